@@ -1,0 +1,123 @@
+"""Command-line arguments as dataclasses, parsed by `HfArgumentParser`.
+
+train:  ModelArguments + DataArguments + RetrieverTrainingArguments
+encode: ModelArguments + EncodeArguments
+search: SearchArguments (its own small set)
+"""
+from dataclasses import dataclass, field
+from typing import Optional
+
+from transformers import TrainingArguments
+
+from retriever.modeling.encoder import POOLING_MODES
+from retriever.modeling.loading import DEFAULT_MODEL, PADDING_SIDES
+
+
+def check_choice(name: str, value: str, choices) -> None:
+    if value not in choices:
+        raise ValueError(f"--{name} must be one of {', '.join(choices)}; got '{value}'")
+
+
+@dataclass
+class ModelArguments:
+    model_name_or_path: str = field(
+        default=DEFAULT_MODEL,
+        metadata={"help": "Base model: local dir, .gguf file, pypi:<package> or hub name. "
+                          "For encode: the trained model's output dir."},
+    )
+    pooling: str = field(default="last", metadata={"help": f"One of {POOLING_MODES}."})
+    normalize: bool = field(default=True, metadata={"help": "L2-normalise embeddings."})
+    temperature: float = field(default=0.01, metadata={"help": "Similarity is dot / temperature."})
+    padding_side: str = field(default="right", metadata={"help": f"One of {PADDING_SIDES}."})
+    lora: bool = field(default=False, metadata={"help": "Train LoRA adapters instead of all weights."})
+    lora_r: int = field(default=16)
+    lora_alpha: int = field(default=32)
+    lora_dropout: float = field(default=0.05)
+    lora_target_modules: str = field(
+        default="q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj",
+        metadata={"help": "Comma-separated module names to adapt."},
+    )
+    merge_lora: bool = field(default=True, metadata={"help": "Save LoRA runs as a merged full model."})
+
+    def __post_init__(self):
+        check_choice("pooling", self.pooling, POOLING_MODES)
+        check_choice("padding_side", self.padding_side, PADDING_SIDES)
+        if self.temperature <= 0:
+            raise ValueError(f"--temperature must be > 0; got {self.temperature}")
+
+
+@dataclass
+class DataArguments:
+    train_data: str = field(
+        default="Tevatron/msmarco-passage",
+        metadata={"help": "Training groups: a JSONL file, a directory of them, or a hub dataset."},
+    )
+    train_split: str = field(default="train")
+    train_group_size: int = field(default=10, metadata={"help": "Passages per query: 1 positive + negatives."})
+    query_max_len: int = field(default=32, metadata={"help": "Tokens per query, EOS included."})
+    passage_max_len: int = field(default=128, metadata={"help": "Tokens per passage, EOS included."})
+    query_prefix: str = field(default="", metadata={"help": "Text put before every query."})
+    passage_prefix: str = field(default="", metadata={"help": "Text put before every passage."})
+    max_train_groups: Optional[int] = field(default=None, metadata={"help": "Use only the first N groups."})
+
+    def __post_init__(self):
+        if self.train_group_size < 1:
+            raise ValueError(f"--train_group_size must be >= 1; got {self.train_group_size}")
+
+
+@dataclass
+class RetrieverTrainingArguments(TrainingArguments):
+    output_dir: str = field(default="runs/train", metadata={"help": "Model, logs and loss curve go here."})
+    # The collator needs the raw text fields, which Trainer would otherwise drop.
+    remove_unused_columns: bool = field(default=False)
+    logging_steps: float = field(default=1)
+    save_strategy: str = field(default="no")
+    report_to: str = field(default="none", metadata={"help": "'none', or 'wandb' (WANDB_MODE=offline works)."})
+
+
+@dataclass
+class EncodeArguments:
+    data_dir: str = field(
+        default="BeIR/fiqa",
+        metadata={"help": "BEIR directory (corpus.jsonl, queries.jsonl, qrels/) or hub name."},
+    )
+    corpus_file: Optional[str] = field(default=None, metadata={"help": "Corpus JSONL overriding data_dir's."})
+    encode_is_query: bool = field(default=False, metadata={"help": "Encode the split's queries, not the corpus."})
+    split: str = field(default="test", metadata={"help": "Queries of this qrels split are encoded."})
+    output_file: str = field(default="runs/embeddings/corpus.npz")
+    batch_size: int = field(default=32)
+    max_len: Optional[int] = field(default=None, metadata={"help": "Default: the training run's length."})
+    prefix: Optional[str] = field(default=None, metadata={"help": "Default: the training run's prefix."})
+    bf16: bool = field(default=False, metadata={"help": "bfloat16 autocast (CPU or GPU)."})
+    fp16: bool = field(default=False, metadata={"help": "float16 autocast (GPU)."})
+    num_shards: int = field(default=1, metadata={"help": "Split the corpus into this many shards..."})
+    shard_id: int = field(default=0, metadata={"help": "...and encode this one."})
+    max_docs: Optional[int] = field(default=None, metadata={"help": "Encode only the first N (for smoke runs)."})
+
+    def __post_init__(self):
+        if not 0 <= self.shard_id < self.num_shards:
+            raise ValueError(f"--shard_id must be in [0, {self.num_shards}); got {self.shard_id}")
+        if self.bf16 and self.fp16:
+            raise ValueError("--bf16 and --fp16 cannot both be set")
+
+
+@dataclass
+class SearchArguments:
+    query_embeddings: str = field(default="runs/embeddings/queries.npz")
+    corpus_embeddings: str = field(
+        default="runs/embeddings/corpus*.npz", metadata={"help": "File or glob over corpus shards."}
+    )
+    qrels: Optional[str] = field(
+        default=None, metadata={"help": "BEIR directory or qrels TSV; the run is evaluated when given."}
+    )
+    split: str = field(default="test")
+    depth: int = field(default=100, metadata={"help": "Passages retrieved per query."})
+    index_type: str = field(default="flat", metadata={"help": "flat (exact), ivf or hnsw."})
+    nprobe: int = field(default=32, metadata={"help": "ivf: clusters visited per query."})
+    hnsw_m: int = field(default=32, metadata={"help": "hnsw: links per node."})
+    batch_size: int = field(default=256, metadata={"help": "Queries per FAISS search call."})
+    output_dir: str = field(default="runs/search")
+    name: str = field(default="dense", metadata={"help": "System name in the run file and metrics."})
+
+    def __post_init__(self):
+        check_choice("index_type", self.index_type, ("flat", "ivf", "hnsw"))

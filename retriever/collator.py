@@ -1,0 +1,57 @@
+"""Text -> token ids: prefixes, truncation, the forced EOS, padding.
+
+`format_text` and `tokenize` are the one place where a text is shaped for the
+model; training, encoding and every driver go through them.
+"""
+from dataclasses import dataclass
+
+import torch
+
+
+def format_text(text: str, prefix: str = "", title: str = "") -> str:
+    """The text a model sees before tokenisation: prefix, then title, then body."""
+    body = f"{title} {text}".strip() if title else text
+    return f"{prefix}{body}"
+
+
+def tokenize(tokenizer, texts: list[str], max_len: int) -> list[list[int]]:
+    """Token ids per text, at most `max_len` long, always ending with EOS.
+
+    Truncation happens first, to max_len - 1, and EOS is appended after it, so it
+    is never cut off. Tokenizers that already end every text with EOS (or [SEP]
+    for BERT-style models) are not given a second one.
+    """
+    if max_len < 2:
+        raise ValueError(f"max_len must be at least 2 (one token + EOS), got {max_len}")
+    eos = tokenizer.eos_token_id
+    ids = tokenizer(texts, add_special_tokens=True, truncation=True, max_length=max_len - 1,
+                    return_attention_mask=False)["input_ids"]
+    return [seq if seq and seq[-1] == eos else seq + [eos] for seq in ids]
+
+
+def pad(tokenizer, ids: list[list[int]]) -> dict[str, torch.Tensor]:
+    """Pad to the longest sequence on the tokenizer's padding side."""
+    batch = tokenizer.pad({"input_ids": ids}, padding=True, return_tensors="pt")
+    return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+
+
+@dataclass
+class TrainCollator:
+    """(query, passages) examples -> {"query": batch, "passage": batch}.
+
+    Passages stay grouped by query, positive first: the layout the loss expects.
+    """
+    tokenizer: object
+    query_max_len: int = 32
+    passage_max_len: int = 128
+    query_prefix: str = ""
+    passage_prefix: str = ""
+
+    def __call__(self, examples: list[dict]) -> dict:
+        queries = [format_text(ex["query"], self.query_prefix) for ex in examples]
+        passages = [format_text(p["text"], self.passage_prefix, p.get("title", ""))
+                    for ex in examples for p in ex["passages"]]
+        return {
+            "query": pad(self.tokenizer, tokenize(self.tokenizer, queries, self.query_max_len)),
+            "passage": pad(self.tokenizer, tokenize(self.tokenizer, passages, self.passage_max_len)),
+        }

@@ -1,0 +1,43 @@
+"""BM25 baseline on a BEIR split: run file, metrics, timing.
+
+    python -m retriever.driver.bm25 --data_dir ../shared/data/scifact --output_dir runs/bm25
+"""
+import logging
+import sys
+import time
+from dataclasses import dataclass, field
+
+from transformers import HfArgumentParser
+
+from retriever.bm25 import BM25Index
+from retriever.collator import format_text
+from retriever.data import load_corpus, load_qrels, load_queries
+from retriever.driver.search import report, to_run
+
+
+@dataclass
+class BM25Arguments:
+    data_dir: str = field(default="BeIR/fiqa", metadata={"help": "BEIR directory or hub name."})
+    corpus_file: str = field(default=None, metadata={"help": "Corpus JSONL overriding data_dir's."})
+    split: str = field(default="test")
+    depth: int = field(default=100)
+    output_dir: str = field(default="runs/bm25")
+    name: str = field(default="BM25")
+
+
+def main(argv=None):
+    args, = HfArgumentParser(BM25Arguments).parse_args_into_dataclasses(args=argv)
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    start = time.perf_counter()
+    docs = load_corpus(args.data_dir, args.corpus_file)
+    queries = load_queries(args.data_dir)
+    query_ids = [q for q in load_qrels(args.data_dir, args.split) if q in queries]
+    index = BM25Index([format_text(d["text"], title=d["title"]) for d in docs])
+    rows, scores = index.search([queries[q] for q in query_ids], args.depth)
+    run = to_run(query_ids, [d["id"] for d in docs], scores, rows)
+    seconds = round(time.perf_counter() - start, 1)
+    return report(run, args.data_dir, args.split, args.output_dir, args.name, {"seconds": seconds})
+
+
+if __name__ == "__main__":
+    sys.exit(main() and 0)

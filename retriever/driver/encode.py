@@ -1,0 +1,118 @@
+"""Encode a BEIR corpus (or a split's queries) into embeddings on disk.
+
+    python -m retriever.driver.encode --model_name_or_path runs/model \
+        --data_dir ../shared/data/scifact --output_file runs/emb/corpus.npz [--encode_is_query]
+
+Writes one .npz per call: `embeddings` (n, dim) float32, `ids`, and `meta`
+(model, dim, ...) that search checks. Texts are sorted by length before batching
+so little compute goes to padding; the original order is restored on output.
+"""
+import contextlib
+import json
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+from transformers import HfArgumentParser
+
+from retriever.arguments import EncodeArguments, ModelArguments
+from retriever.collator import format_text, pad, tokenize
+from retriever.data import load_corpus, load_qrels, load_queries
+from retriever.driver.train import TEXT_FORMAT_FILE
+from retriever.io import atomic_write
+from retriever.modeling import EncoderModel
+from retriever.modeling.loading import load_tokenizer
+
+logger = logging.getLogger(__name__)
+
+
+def read_text_format(model_dir: str) -> dict:
+    """Prefixes and lengths the model was trained with (empty for a base model)."""
+    path = Path(model_dir) / TEXT_FORMAT_FILE
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def load_texts(args: EncodeArguments, prefix: str) -> tuple[list[str], list[str]]:
+    """(ids, formatted texts) of this shard of the corpus, or of the split's queries."""
+    if args.encode_is_query:
+        queries = load_queries(args.data_dir)
+        wanted = load_qrels(args.data_dir, args.split)
+        missing = [q for q in wanted if q not in queries]
+        if missing:
+            logger.warning("%d qrels query ids are not in queries.jsonl (e.g. %s)", len(missing), missing[0])
+        ids = [q for q in queries if q in wanted]
+        texts = [format_text(queries[q], prefix) for q in ids]
+    else:
+        docs = load_corpus(args.data_dir, args.corpus_file)
+        shard = np.array_split(np.arange(len(docs)), args.num_shards)[args.shard_id]  # contiguous slice
+        docs = [docs[i] for i in shard]
+        ids = [d["id"] for d in docs]
+        texts = [format_text(d["text"], prefix, d["title"]) for d in docs]
+    if args.max_docs is not None:
+        ids, texts = ids[: args.max_docs], texts[: args.max_docs]
+    return ids, texts
+
+
+def autocast(device: str, bf16: bool, fp16: bool):
+    if bf16 or fp16:
+        return torch.autocast(device_type=device, dtype=torch.bfloat16 if bf16 else torch.float16)
+    return contextlib.nullcontext()
+
+
+@torch.inference_mode()
+def encode_texts(model: EncoderModel, tokenizer, texts: list[str], max_len: int, batch_size: int,
+                 device: str = "cpu", bf16: bool = False, fp16: bool = False, desc: str = "encode"):
+    """Embeddings (n, dim) float32 in the order of `texts`."""
+    token_ids = tokenize(tokenizer, texts, max_len)
+    order = sorted(range(len(texts)), key=lambda i: -len(token_ids[i]))  # longest first: OOM shows at once
+    out = None
+    with tqdm(total=len(texts), desc=desc, unit="text") as bar:
+        for start in range(0, len(order), batch_size):
+            rows = order[start:start + batch_size]
+            batch = {k: v.to(device) for k, v in pad(tokenizer, [token_ids[i] for i in rows]).items()}
+            with autocast(device, bf16, fp16):
+                reps = model.encode(batch).float().cpu().numpy()  # (batch, dim)
+            if out is None:
+                out = np.empty((len(texts), reps.shape[1]), dtype=np.float32)
+            out[rows] = reps
+            bar.update(len(rows))
+    return out
+
+
+def save_embeddings(path, embeddings: np.ndarray, ids: list[str], meta: dict) -> None:
+    with atomic_write(path, "wb") as f:
+        np.savez(f, embeddings=embeddings, ids=np.array(ids, dtype=str), meta=json.dumps(meta))
+
+
+def main(argv=None):
+    model_args, args = HfArgumentParser((ModelArguments, EncodeArguments)).parse_args_into_dataclasses(args=argv)
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    model_dir = model_args.model_name_or_path
+    fmt = read_text_format(model_dir)
+    kind = "query" if args.encode_is_query else "passage"
+    prefix = args.prefix if args.prefix is not None else fmt.get(f"{kind}_prefix", "")
+    max_len = args.max_len or fmt.get(f"{kind}_max_len", 32 if args.encode_is_query else 128)
+
+    ids, texts = load_texts(args, prefix)
+    tokenizer = load_tokenizer(model_dir, fmt.get("padding_side", model_args.padding_side))
+    model = EncoderModel.load(model_dir, model_args.pooling, model_args.normalize, model_args.temperature)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model.to(device).eval()
+    logger.info("encoding %d %s texts (max %d tokens) with %s on %s", len(texts), kind, max_len, model_dir, device)
+
+    embeddings = encode_texts(model, tokenizer, texts, max_len, args.batch_size, device,
+                              args.bf16, args.fp16, desc=f"encode {kind}")
+    meta = {"model": str(Path(model_dir).resolve()) if Path(model_dir).exists() else model_dir,
+            "dim": int(embeddings.shape[1]), "kind": kind, "max_len": max_len, "prefix": prefix,
+            "pooling": model.pooling, "normalize": model.normalize,
+            "shard": [args.shard_id, args.num_shards]}
+    save_embeddings(args.output_file, embeddings, ids, meta)
+    logger.info("wrote %s: %d x %d", args.output_file, *embeddings.shape)
+    return args.output_file
+
+
+if __name__ == "__main__":
+    sys.exit(main() and 0)

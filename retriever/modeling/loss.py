@@ -1,0 +1,38 @@
+"""The contrastive loss as pure functions of embeddings.
+
+The model, the trainer and any chunked path (GradCache) all call these, so the
+maths lives in one place.
+
+Label layout (the one rule every caller relies on): passages arrive grouped by
+query, `group_size = n_passages // n_queries` per query, positive first. So the
+positive of query i is passage column `i * group_size`; every other column of the
+batch (the query's own hard negatives and all other queries' passages) is a
+negative for it.
+"""
+import torch
+import torch.nn.functional as F
+
+
+def similarity(q_reps: torch.Tensor, p_reps: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Dot product of every query with every passage, divided by the temperature."""
+    return q_reps @ p_reps.T / temperature  # (n_queries, n_passages)
+
+
+def positive_labels(n_queries: int, n_passages: int, device=None) -> torch.Tensor:
+    """Column of each query's positive: 0, P, 2P, ... with P = n_passages // n_queries."""
+    if n_queries <= 0 or n_passages % n_queries:
+        raise ValueError(
+            f"n_passages ({n_passages}) must be a positive multiple of n_queries ({n_queries})"
+        )
+    group_size = n_passages // n_queries
+    return torch.arange(n_queries, device=device) * group_size  # (n_queries,)
+
+
+def contrastive_loss(q_reps: torch.Tensor, p_reps: torch.Tensor, temperature: float):
+    """In-batch softmax cross-entropy (InfoNCE): each query against all Q×P passages.
+
+    Returns (loss, scores, labels).
+    """
+    scores = similarity(q_reps, p_reps, temperature)  # (n_queries, n_passages)
+    labels = positive_labels(q_reps.size(0), p_reps.size(0), device=scores.device)
+    return F.cross_entropy(scores, labels), scores, labels

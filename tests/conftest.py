@@ -1,0 +1,125 @@
+"""Shared fixtures: tiny random models from configs, a tiny tokenizer, tiny data.
+
+Nothing is downloaded. Models are built once per session and saved to a temp dir,
+so drivers load them by path like any real model.
+"""
+import json
+import random
+
+import pytest
+import torch
+from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
+from retriever.modeling.loading import prepare_tokenizer
+from transformers import (AutoModel, BertConfig, GPT2Config, GPTNeoXConfig, LlamaConfig,
+                          PreTrainedTokenizerFast)
+
+WORDS = (
+    "apple banana cherry dog eagle fish garden house island jungle kettle lemon mountain "
+    "night ocean piano queen river sun tree umbrella valley water yellow zebra red blue green "
+    "small large fast slow bright dark warm cold old new what is the a of in on and how why"
+).split()
+TOPICS = [WORDS[i:i + 4] for i in range(0, 28, 4)]  # 7 topics of 4 words
+
+
+def make_tokenizer(eos="</s>", pad=None, padding_side="right"):
+    vocab = {w: i for i, w in enumerate(["[UNK]", "</s>", "<pad>", "[CLS]", "[SEP]", *WORDS])}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    tok.normalizer = normalizers.Lowercase()
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    kwargs = {"eos_token": eos} if eos else {}
+    if pad:
+        kwargs["pad_token"] = pad
+    return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", padding_side=padding_side,
+                                   **kwargs)
+
+
+def tiny_config(arch: str, vocab_size: int):
+    common = dict(vocab_size=vocab_size, bos_token_id=1, eos_token_id=1, pad_token_id=1)
+    if arch == "llama":
+        return LlamaConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                           num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256, **common)
+    if arch == "pythia":
+        return GPTNeoXConfig(hidden_size=48, intermediate_size=96, num_hidden_layers=2,
+                             num_attention_heads=4, max_position_embeddings=256, **common)
+    if arch == "gpt2":
+        return GPT2Config(n_embd=32, n_layer=2, n_head=4, n_positions=256, **common)
+    if arch == "bert":
+        return BertConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                          max_position_embeddings=256, vocab_size=vocab_size, pad_token_id=2)
+    raise ValueError(arch)
+
+
+def save_tiny_model(path, arch: str):
+    torch.manual_seed(0)
+    tokenizer = make_tokenizer(eos=None if arch == "bert" else "</s>")
+    if arch == "bert":
+        tokenizer.add_special_tokens({"cls_token": "[CLS]", "sep_token": "[SEP]", "pad_token": "<pad>"})
+    model = AutoModel.from_config(tiny_config(arch, len(tokenizer)))
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """A tiny random Llama decoder with its tokenizer, as a local model directory."""
+    return save_tiny_model(tmp_path_factory.mktemp("tiny-llama"), "llama")
+
+
+@pytest.fixture(scope="session")
+def tiny_arch_dirs(tmp_path_factory):
+    return {arch: save_tiny_model(tmp_path_factory.mktemp(f"tiny-{arch}"), arch)
+            for arch in ("llama", "pythia", "gpt2", "bert")}
+
+
+@pytest.fixture
+def tokenizer():
+    """The tiny tokenizer as the package prepares it: pad = EOS, right padding."""
+    return prepare_tokenizer(make_tokenizer())
+
+
+def topic_text(rng, topic, n=6):
+    return " ".join(rng.choice(topic) for _ in range(n))
+
+
+def write_jsonl(path, rows):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_beir(tmp_path_factory):
+    """A BEIR directory: 28 docs on 7 topics, 14 test queries, each relevant to its topic's docs."""
+    root = tmp_path_factory.mktemp("beir")
+    rng = random.Random(0)
+    docs, queries, qrels = [], [], ["query-id\tcorpus-id\tscore"]
+    for t, topic in enumerate(TOPICS):
+        for k in range(4):
+            docs.append({"_id": f"d{t}-{k}", "title": topic[0], "text": topic_text(rng, topic)})
+        for k in range(2):
+            queries.append({"_id": f"q{t}-{k}", "text": "what is " + topic_text(rng, topic, 3)})
+            qrels.append(f"q{t}-{k}\td{t}-{k}\t1")
+    write_jsonl(root / "corpus.jsonl", docs)
+    write_jsonl(root / "queries.jsonl", queries)
+    (root / "qrels").mkdir()
+    (root / "qrels" / "test.tsv").write_text("\n".join(qrels) + "\n")
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_groups(tmp_path_factory):
+    """Tevatron-layout training groups: positive from the query's topic, negatives from others."""
+    rng = random.Random(1)
+    rows = []
+    for i in range(16):
+        t = i % len(TOPICS)
+        others = [topic for k, topic in enumerate(TOPICS) if k != t]
+        rows.append({
+            "query_id": str(i),
+            "query": topic_text(rng, TOPICS[t], 3),
+            "positive_passages": [{"docid": f"p{i}", "title": "", "text": topic_text(rng, TOPICS[t])}],
+            "negative_passages": [{"docid": f"n{i}-{k}", "title": "", "text": topic_text(rng, rng.choice(others))}
+                                  for k in range(5)],
+        })
+    return write_jsonl(tmp_path_factory.mktemp("groups") / "train.jsonl", rows)

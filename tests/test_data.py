@@ -1,0 +1,92 @@
+import json
+import logging
+
+import pytest
+
+from retriever.data import TrainDataset, load_corpus, load_qrels, load_queries, load_train_groups
+from retriever.io import DataError
+from tests.conftest import write_jsonl
+
+GROUP = {"query_id": "1", "query": "apple",
+         "positive_passages": [{"docid": "a", "title": "", "text": "apple tree"}],
+         "negative_passages": [{"docid": f"n{k}", "title": "", "text": f"sun {k}"} for k in range(4)]}
+
+
+def test_jsonl_groups_load(tiny_groups):
+    groups = load_train_groups(str(tiny_groups))
+    assert len(groups) == 16 and groups[0]["positive_passages"][0]["text"]
+
+
+def test_saved_datasets_dataset_loads_like_jsonl(tiny_groups, tmp_path):
+    import datasets
+
+    rows = [json.loads(line) for line in tiny_groups.read_text().splitlines()]
+    datasets.Dataset.from_list(rows).save_to_disk(str(tmp_path / "ds"))
+    groups = load_train_groups(str(tmp_path / "ds"))
+    assert [g["query"] for g in groups] == [r["query"] for r in rows]
+
+
+def test_bad_json_names_file_and_line(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_text(json.dumps(GROUP) + "\n{not json\n")
+    with pytest.raises(DataError, match=r"bad.jsonl:2: bad JSON"):
+        load_train_groups(str(path))
+
+
+def test_missing_query_names_line_and_field(tmp_path):
+    path = write_jsonl(tmp_path / "g.jsonl", [GROUP, {k: v for k, v in GROUP.items() if k != "query"}])
+    with pytest.raises(DataError, match=r"g.jsonl:2: missing field 'query'"):
+        load_train_groups(str(path))
+
+
+def test_empty_passage_text_names_the_passage(tmp_path):
+    bad = {**GROUP, "negative_passages": [{"docid": "x", "text": "  "}]}
+    path = write_jsonl(tmp_path / "g.jsonl", [bad])
+    with pytest.raises(DataError, match=r"g.jsonl:1: negative_passages\[0\]: field 'text' is empty"):
+        load_train_groups(str(path))
+
+
+def test_groups_without_positive_are_skipped_with_a_count(tmp_path, caplog):
+    path = write_jsonl(tmp_path / "g.jsonl", [GROUP, {**GROUP, "positive_passages": []}])
+    with caplog.at_level(logging.WARNING):
+        assert len(load_train_groups(str(path))) == 1
+    assert "skipped 1 groups" in caplog.text
+
+
+def test_group_has_positive_first_and_group_size_passages():
+    item = TrainDataset([GROUP], group_size=3, seed=0)[0]
+    assert item["passages"][0]["docid"] == "a"
+    assert len(item["passages"]) == 3 and all(p["docid"].startswith("n") for p in item["passages"][1:])
+
+
+def test_sampling_is_fixed_by_seed_and_index():
+    a, b = TrainDataset([GROUP] * 3, 3, seed=7), TrainDataset([GROUP] * 3, 3, seed=7)
+    assert [a[i] for i in (2, 0, 1)] == [b[i] for i in (2, 0, 1)]
+    assert any(TrainDataset([GROUP], 3, seed=s)[0] != a[0] for s in range(8))
+
+
+def test_too_few_negatives_sample_with_replacement_and_warn(caplog):
+    with caplog.at_level(logging.WARNING):
+        ds = TrainDataset([GROUP], group_size=10, seed=0)
+    assert "sampling those with replacement" in caplog.text
+    assert len(ds[0]["passages"]) == 10
+
+
+def test_beir_loaders_read_corpus_queries_qrels(tiny_beir):
+    docs = load_corpus(str(tiny_beir))
+    assert len(docs) == 28 and docs[0] == {"id": "d0-0", "title": "apple", "text": docs[0]["text"]}
+    assert load_queries(str(tiny_beir))["q0-0"].startswith("what is")
+    qrels = load_qrels(str(tiny_beir), "test")
+    assert len(qrels) == 14 and qrels["q3-1"] == {"d3-1": 1}
+
+
+def test_duplicate_corpus_id_names_both_lines(tmp_path):
+    write_jsonl(tmp_path / "corpus.jsonl", [{"_id": "1", "text": "a"}, {"_id": "2", "text": "b"},
+                                            {"_id": "1", "text": "c"}])
+    with pytest.raises(DataError, match=r"corpus.jsonl:3: duplicate _id '1' \(first on line 1\)"):
+        load_corpus(str(tmp_path))
+
+
+def test_missing_beir_file_says_what_to_download(tmp_path):
+    with pytest.raises(FileNotFoundError, match="Get the BEIR"):
+        load_corpus(str(tmp_path / "fiqa"))
