@@ -3,7 +3,6 @@
 Metrics are computed by `ir_measures` (pytrec_eval underneath), never by hand.
 """
 import logging
-from pathlib import Path
 
 import ir_measures
 from ir_measures import R, RR, nDCG

@@ -2,7 +2,6 @@
 
     python -m retriever.driver.bm25 --data_dir ../shared/data/scifact --output_dir runs/bm25
 """
-import logging
 import sys
 import time
 from dataclasses import dataclass, field
@@ -13,6 +12,7 @@ from retriever.bm25 import BM25Index
 from retriever.collator import format_text
 from retriever.data import load_corpus, load_qrels, load_queries
 from retriever.driver.search import report, to_run
+from retriever.driver import setup_logging
 
 
 @dataclass
@@ -27,7 +27,7 @@ class BM25Arguments:
 
 def main(argv=None):
     args, = HfArgumentParser(BM25Arguments).parse_args_into_dataclasses(args=argv)
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    setup_logging()
     start = time.perf_counter()
     docs = load_corpus(args.data_dir, args.corpus_file)
     queries = load_queries(args.data_dir)

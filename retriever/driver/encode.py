@@ -25,6 +25,7 @@ from retriever.driver.train import TEXT_FORMAT_FILE
 from retriever.io import atomic_write
 from retriever.modeling import EncoderModel
 from retriever.modeling.loading import load_tokenizer
+from retriever.driver import setup_logging
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ def save_embeddings(path, embeddings: np.ndarray, ids: list[str], meta: dict) ->
 
 def main(argv=None):
     model_args, args = HfArgumentParser((ModelArguments, EncodeArguments)).parse_args_into_dataclasses(args=argv)
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    setup_logging()
     model_dir = model_args.model_name_or_path
     fmt = read_text_format(model_dir)
     kind = "query" if args.encode_is_query else "passage"

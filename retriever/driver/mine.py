@@ -7,6 +7,7 @@ Positives come from the split's qrels (relevance > 0). Negatives are the
 top-ranked BM25 passages that are not positives, after skipping the first
 `skip_top` of them: the very top non-positives are often unjudged positives.
 """
+import json
 import logging
 import sys
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from retriever.bm25 import BM25Index
 from retriever.collator import format_text
 from retriever.data import load_corpus, load_qrels, load_queries
 from retriever.io import atomic_write
+from retriever.driver import setup_logging
 
 logger = logging.getLogger(__name__)
 
@@ -54,11 +56,9 @@ def mine_groups(docs: list[dict], queries: dict, qrels: dict, n_negatives: int, 
 
 def main(argv=None):
     args, = HfArgumentParser(MineArguments).parse_args_into_dataclasses(args=argv)
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    setup_logging()
     groups = mine_groups(load_corpus(args.data_dir), load_queries(args.data_dir),
                          load_qrels(args.data_dir, args.split), args.n_negatives, args.skip_top, args.depth)
-    import json
-
     with atomic_write(args.output_file) as f:
         for group in groups:
             f.write(json.dumps(group, ensure_ascii=False) + "\n")

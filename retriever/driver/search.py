@@ -17,6 +17,7 @@ from retriever.arguments import SearchArguments
 from retriever.data import load_qrels
 from retriever.io import DataError, write_json
 from retriever.metrics import evaluate, format_table, write_trec_run
+from retriever.driver import setup_logging
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +102,7 @@ def report(run: dict, qrels_source, split: str, output_dir, name: str, extra: di
 
 def main(argv=None):
     args, = HfArgumentParser(SearchArguments).parse_args_into_dataclasses(args=argv)
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    setup_logging()
     q_emb, q_ids, q_meta = load_embeddings(args.query_embeddings)
     p_emb, p_ids, p_meta = load_corpus_shards(args.corpus_embeddings)
     check_compatible(q_meta, p_meta, args.query_embeddings, args.corpus_embeddings)

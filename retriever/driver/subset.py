@@ -19,6 +19,7 @@ from transformers import HfArgumentParser
 
 from retriever.data import beir_file, load_corpus, load_qrels
 from retriever.io import atomic_write
+from retriever.driver import setup_logging
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ def choose_docs(doc_ids: list[str], qrels: dict, n_docs: int, seed: int) -> set[
 
 def main(argv=None):
     args, = HfArgumentParser(SubsetArguments).parse_args_into_dataclasses(args=argv)
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    setup_logging()
     docs = load_corpus(args.data_dir)
     keep = choose_docs([d["id"] for d in docs], load_qrels(args.data_dir, args.split), args.n_docs, args.seed)
     out = Path(args.output_dir)

