@@ -12,7 +12,7 @@ from retriever.bm25 import BM25Index
 from retriever.collator import format_text
 from retriever.data import load_corpus, load_qrels, load_queries
 from retriever.driver.search import report, to_run
-from retriever.driver import setup_logging
+from retriever.driver import run_cli, setup_logging
 
 
 @dataclass
@@ -36,8 +36,9 @@ def main(argv=None):
     rows, scores = index.search([queries[q] for q in query_ids], args.depth)
     run = to_run(query_ids, [d["id"] for d in docs], scores, rows)
     seconds = round(time.perf_counter() - start, 1)
-    return report(run, args.data_dir, args.split, args.output_dir, args.name, {"seconds": seconds})
+    return report(run, args.data_dir, args.split, args.output_dir, args.name, {"seconds": seconds},
+                  doc_ids=[d["id"] for d in docs])
 
 
 if __name__ == "__main__":
-    sys.exit(main() and 0)
+    sys.exit(run_cli(main))

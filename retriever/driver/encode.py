@@ -25,7 +25,7 @@ from retriever.driver.train import TEXT_FORMAT_FILE
 from retriever.io import atomic_write
 from retriever.modeling import EncoderModel
 from retriever.modeling.loading import load_tokenizer
-from retriever.driver import setup_logging
+from retriever.driver import run_cli, setup_logging
 
 logger = logging.getLogger(__name__)
 
@@ -116,4 +116,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main() and 0)
+    sys.exit(run_cli(main))

@@ -18,7 +18,7 @@ from retriever.bm25 import BM25Index
 from retriever.collator import format_text
 from retriever.data import load_corpus, load_qrels, load_queries
 from retriever.io import atomic_write
-from retriever.driver import setup_logging
+from retriever.driver import run_cli, setup_logging
 
 logger = logging.getLogger(__name__)
 
@@ -67,4 +67,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main() and 0)
+    sys.exit(run_cli(main))

@@ -11,6 +11,7 @@ from transformers import HfArgumentParser
 
 from retriever.io import atomic_write, write_json
 from retriever.metrics import format_table
+from retriever.driver import run_cli
 
 COLUMNS = ["system", "MRR@10", "nDCG@10", "Recall@100", "seconds"]
 
@@ -34,7 +35,7 @@ def main(argv=None):
             raise FileNotFoundError(f"{path}: missing; did the '{system}' stage run?")
         row = json.loads(path.read_text())
         if system in seconds:
-            row["seconds"] = float(seconds[system])
+            row["seconds"] = int(float(seconds[system]))
         rows.append(row)
     table = format_table(rows, COLUMNS)
     write_json(run_dir / "report.json", rows)
@@ -45,4 +46,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main() and 0)
+    sys.exit(run_cli(main))

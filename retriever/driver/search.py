@@ -17,7 +17,7 @@ from retriever.arguments import SearchArguments
 from retriever.data import load_qrels
 from retriever.io import DataError, write_json
 from retriever.metrics import evaluate, format_table, write_trec_run
-from retriever.driver import setup_logging
+from retriever.driver import run_cli, setup_logging
 
 logger = logging.getLogger(__name__)
 
@@ -84,16 +84,32 @@ def to_run(query_ids, doc_ids, scores, rows) -> dict:
             for i, q in enumerate(query_ids)}
 
 
-def report(run: dict, qrels_source, split: str, output_dir, name: str, extra: dict = None) -> dict:
+def check_qrels_ids(qrels: dict, run: dict, doc_ids) -> None:
+    """Warn (with counts) about judged queries not searched and judged docs not in the corpus.
+
+    Both happen in real data (ArguAna's qrels name 5 documents its corpus lacks);
+    such queries and documents count as misses, so the warning says how many.
+    """
+    unseen = sum(q not in run for q in qrels)
+    if unseen:
+        logger.warning("%d qrels queries have no results in the run (scored 0)", unseen)
+    if doc_ids is not None:
+        judged = {d for rels in qrels.values() for d, rel in rels.items() if rel > 0}
+        absent = judged - set(doc_ids)
+        if absent:
+            logger.warning("%d relevant qrels documents are not in the corpus (e.g. %s): they cannot be found",
+                           len(absent), sorted(absent)[0])
+
+
+def report(run: dict, qrels_source, split: str, output_dir, name: str, extra: dict = None,
+           doc_ids=None) -> dict:
     """Write <output_dir>/run.trec; with qrels, also metrics.json and a printed table."""
     output_dir = Path(output_dir)
     write_trec_run(output_dir / "run.trec", run, tag=name)
     if qrels_source is None:
         return {}
     qrels = load_qrels(qrels_source, split)
-    unseen = sum(q not in run for q in qrels)
-    if unseen:
-        logger.warning("%d qrels queries have no results in the run (scored 0)", unseen)
+    check_qrels_ids(qrels, run, doc_ids)
     metrics = {"system": name, **evaluate(qrels, run), "queries": len(run), **(extra or {})}
     write_json(output_dir / "metrics.json", metrics)
     print(format_table([metrics], ["system", "MRR@10", "nDCG@10", "Recall@100"]))
@@ -111,10 +127,10 @@ def main(argv=None):
     index = build_index(p_emb, args.index_type, args.nprobe, args.hnsw_m)
     scores, rows = search(index, q_emb, args.depth, args.batch_size)
     run = to_run(q_ids, p_ids, scores, rows)
-    metrics = report(run, args.qrels, args.split, args.output_dir, args.name)
+    metrics = report(run, args.qrels, args.split, args.output_dir, args.name, doc_ids=p_ids)
     logger.info("wrote %s", Path(args.output_dir) / "run.trec")
     return metrics
 
 
 if __name__ == "__main__":
-    sys.exit(main() and 0)
+    sys.exit(run_cli(main))

