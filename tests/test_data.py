@@ -90,3 +90,26 @@ def test_duplicate_corpus_id_names_both_lines(tmp_path):
 def test_missing_beir_file_says_what_to_download(tmp_path):
     with pytest.raises(FileNotFoundError, match="Get the BEIR"):
         load_corpus(str(tmp_path / "fiqa"))
+
+
+def test_missing_positive_passages_names_line_and_field(tmp_path):
+    path = write_jsonl(tmp_path / "g.jsonl", [{"query": "apple", "negative_passages": []}])
+    with pytest.raises(DataError, match=r"g.jsonl:1: missing field 'positive_passages'"):
+        load_train_groups(str(path))
+
+
+def test_corpus_record_without_id_names_line_and_field(tmp_path):
+    write_jsonl(tmp_path / "corpus.jsonl", [{"_id": "1", "text": "a"}, {"title": "t", "text": "b"}])
+    with pytest.raises(DataError, match=r"corpus.jsonl:2: missing field '_id'"):
+        load_corpus(str(tmp_path))
+
+
+def test_query_without_text_names_line_and_field(tmp_path):
+    write_jsonl(tmp_path / "queries.jsonl", [{"_id": "q1"}])
+    with pytest.raises(DataError, match=r"queries.jsonl:1: missing field 'text'"):
+        load_queries(str(tmp_path))
+
+
+def test_group_size_larger_than_negatives_with_none_at_all_is_a_clear_error():
+    with pytest.raises(DataError, match="has no negative passages; use --train_group_size 1"):
+        TrainDataset([{**GROUP, "negative_passages": []}], group_size=4)[0]

@@ -32,3 +32,10 @@ def test_trec_run_round_trip_keeps_ranking(tmp_path):
     assert back.keys() == RUN.keys()
     for query_id, docs in RUN.items():
         assert back[query_id] == pytest.approx(docs)
+
+
+def test_qrels_with_no_relevant_document_at_all_is_an_error():
+    from retriever.io import DataError
+
+    with pytest.raises(DataError, match="no relevant document"):
+        evaluate({"q1": {"d1": 0}}, {"q1": {"d1": 1.0}})

@@ -104,3 +104,11 @@ def test_qrels_naming_absent_queries_and_docs_are_counted_in_warnings(caplog):
         check_qrels_ids(qrels, run={"q1": {"d1": 1.0}}, doc_ids=["d1", "d2"])
     assert "1 qrels queries have no results" in caplog.text
     assert "1 relevant qrels documents are not in the corpus (e.g. gone)" in caplog.text
+
+
+def test_embeddings_of_different_dimension_are_refused():
+    from retriever.driver.search import check_compatible
+    from retriever.io import DataError
+
+    with pytest.raises(DataError, match="differ in 'dim' \\(576 vs 32\\)"):
+        check_compatible({"dim": 576, "model": "m"}, {"dim": 32, "model": "m"}, "queries.npz", "corpus.npz")
