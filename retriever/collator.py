@@ -3,9 +3,21 @@
 `format_text` and `tokenize` are the one place where a text is shaped for the
 model; training, encoding and every driver go through them.
 """
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
+
+# Written beside a trained model: the prefixes and lengths it was trained with,
+# which encode reuses so queries and passages are shaped the same way.
+TEXT_FORMAT_FILE = "text_format.json"
+
+
+def read_text_format(model_dir: str) -> dict:
+    """The trained model's prefixes and max lengths (empty for a base model)."""
+    path = Path(model_dir) / TEXT_FORMAT_FILE
+    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def format_text(text: str, prefix: str = "", title: str = "") -> str:

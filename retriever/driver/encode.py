@@ -19,21 +19,14 @@ from tqdm import tqdm
 from transformers import HfArgumentParser
 
 from retriever.arguments import EncodeArguments, ModelArguments
-from retriever.collator import format_text, pad, tokenize
+from retriever.collator import format_text, pad, read_text_format, tokenize
 from retriever.data import load_corpus, load_qrels, load_queries
-from retriever.driver.train import TEXT_FORMAT_FILE
 from retriever.io import atomic_write
 from retriever.modeling import EncoderModel
 from retriever.modeling.loading import load_tokenizer
 from retriever.driver import run_cli, setup_logging
 
 logger = logging.getLogger(__name__)
-
-
-def read_text_format(model_dir: str) -> dict:
-    """Prefixes and lengths the model was trained with (empty for a base model)."""
-    path = Path(model_dir) / TEXT_FORMAT_FILE
-    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def load_texts(args: EncodeArguments, prefix: str) -> tuple[list[str], list[str]]:

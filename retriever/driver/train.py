@@ -11,7 +11,7 @@ from transformers import HfArgumentParser, Trainer, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
 from retriever.arguments import DataArguments, ModelArguments, RetrieverTrainingArguments
-from retriever.collator import TrainCollator
+from retriever.collator import TEXT_FORMAT_FILE, TrainCollator
 from retriever.data import TrainDataset, load_train_groups
 from retriever.io import write_json
 from retriever.loss_log import LossLogCallback
@@ -20,7 +20,6 @@ from retriever.modeling.loading import load_tokenizer
 from retriever.driver import run_cli, setup_logging
 
 logger = logging.getLogger(__name__)
-TEXT_FORMAT_FILE = "text_format.json"
 
 
 def parse_args(argv=None):
