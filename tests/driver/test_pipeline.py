@@ -80,3 +80,14 @@ def test_shell_scripts_run_in_order_and_print_mrr(tiny_model_dir, tiny_groups, t
     run("encode_fiqa.sh", QUERY_MAX_LEN="", PASSAGE_MAX_LEN="")
     out = run("search_fiqa.sh", OUTPUT_DIR=str(tmp_path / "search"))
     assert "MRR@10" in out and (tmp_path / "search" / "run.trec").is_file()
+
+
+@pytest.mark.parametrize("extra", [["--activation_checkpointing", "True"],
+                                   ["--lora", "True", "--lora_r", "4", "--lora_target_modules", "q_proj,v_proj",
+                                    "--activation_checkpointing", "True"]],
+                         ids=["full", "lora"])
+def test_training_with_activation_checkpointing(tiny_model_dir, tiny_groups, tmp_path, extra):
+    out = train.main(["--model_name_or_path", tiny_model_dir, "--train_data", str(tiny_groups),
+                      "--output_dir", str(tmp_path), *TRAIN_FLAGS[2:], "--max_steps", "2", *extra])
+    log = json.loads((out / "train_log.json").read_text())
+    assert len(log) == 2 and all(np.isfinite(e["loss"]) and e["grad_norm"] > 0 for e in log)
