@@ -34,10 +34,11 @@ def main(argv=None):
     query_ids = [q for q in load_qrels(args.data_dir, args.split) if q in queries]
     index = BM25Index([format_text(d["text"], title=d["title"]) for d in docs])
     rows, scores = index.search([queries[q] for q in query_ids], args.depth)
-    run = to_run(query_ids, [d["id"] for d in docs], scores, rows)
+    doc_ids = [d["id"] for d in docs]
+    run = to_run(query_ids, doc_ids, scores, rows)
     seconds = round(time.perf_counter() - start, 1)
     return report(run, args.data_dir, args.split, args.output_dir, args.name, {"seconds": seconds},
-                  doc_ids=[d["id"] for d in docs])
+                  doc_ids=doc_ids)
 
 
 if __name__ == "__main__":
