@@ -73,6 +73,17 @@ class RetrieverTrainingArguments(TrainingArguments):
     logging_steps: float = field(default=1)
     save_strategy: str = field(default="no")
     report_to: str = field(default="none", metadata={"help": "'none', or 'wandb' (WANDB_MODE=offline works)."})
+    grad_cache: bool = field(default=False, metadata={
+        "help": "GradCache: the full contrastive batch in chunk-sized activation memory."})
+    gc_q_chunk_size: int = field(default=4, metadata={"help": "GradCache: queries per chunk."})
+    gc_p_chunk_size: int = field(default=8, metadata={"help": "GradCache: passages per chunk."})
+    negatives_cross_device: bool = field(default=False, metadata={
+        "help": "Under torchrun: score each query against the passages of every device."})
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.gc_q_chunk_size < 1 or self.gc_p_chunk_size < 1:
+            raise ValueError("--gc_q_chunk_size and --gc_p_chunk_size must be >= 1")
 
 
 @dataclass

@@ -50,8 +50,8 @@ class LossLogCallback(TrainerCallback):
             self.history = [h for h in json.loads(path.read_text()) if h["step"] <= state.global_step]
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if not logs or "loss" not in logs:
-            return
+        if not logs or "loss" not in logs or not state.is_world_process_zero:
+            return  # under torchrun only rank 0 writes
         loss = float(logs["loss"])
         if not math.isfinite(loss):
             raise NonFiniteLossError(

@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from transformers import HfArgumentParser, Trainer, set_seed
+from transformers import HfArgumentParser, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
 from retriever.arguments import DataArguments, ModelArguments, RetrieverTrainingArguments
@@ -17,6 +17,7 @@ from retriever.io import write_json
 from retriever.loss_log import LossLogCallback
 from retriever.modeling import EncoderModel
 from retriever.modeling.loading import load_tokenizer
+from retriever.trainer import RetrieverTrainer
 from retriever.driver import run_cli, setup_logging
 
 logger = logging.getLogger(__name__)
@@ -40,18 +41,23 @@ def main(argv=None):
     dataset = TrainDataset(groups, data_args.train_group_size, training_args.seed)
     collator = TrainCollator(tokenizer, data_args.query_max_len, data_args.passage_max_len,
                              data_args.query_prefix, data_args.passage_prefix)
-    model = EncoderModel.build(model_args)
+    model = EncoderModel.build(model_args, training_args.negatives_cross_device)
     logger.info("training on %d groups of %d passages; base model %s",
                 len(dataset), data_args.train_group_size, model_args.model_name_or_path)
 
-    trainer = Trainer(model=model, args=training_args, train_dataset=dataset,
-                      data_collator=collator, callbacks=[LossLogCallback(str(output_dir))])
+    trainer = RetrieverTrainer(
+        model=model, args=training_args, train_dataset=dataset, data_collator=collator,
+        callbacks=[LossLogCallback(str(output_dir))], grad_cache=training_args.grad_cache,
+        gc_q_chunk_size=training_args.gc_q_chunk_size, gc_p_chunk_size=training_args.gc_p_chunk_size,
+    )
     resume = training_args.resume_from_checkpoint
     if resume is None and output_dir.is_dir():
         resume = get_last_checkpoint(str(output_dir))  # pick up a killed run automatically
         if resume:
             logger.info("resuming from %s", resume)
     trainer.train(resume_from_checkpoint=resume)
+    if not trainer.is_world_process_zero():
+        return output_dir  # under torchrun, rank 0 writes the model
 
     model.save(str(output_dir), base_model=model_args.model_name_or_path, merge_lora=model_args.merge_lora)
     tokenizer.save_pretrained(str(output_dir))

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 from transformers.utils import ModelOutput
 
+from retriever.distributed import gather_with_grad, world_size
 from retriever.modeling.loading import load_base_model
 from retriever.modeling.loss import contrastive_loss, positive_labels, similarity
 
@@ -57,7 +58,7 @@ class EncoderOutput(ModelOutput):
 
 class EncoderModel(nn.Module):
     def __init__(self, encoder: nn.Module, pooling: str = "last", normalize: bool = True,
-                 temperature: float = 0.01):
+                 temperature: float = 0.01, negatives_cross_device: bool = False):
         super().__init__()
         if pooling not in POOLING_MODES:
             raise ValueError(f"pooling must be one of {POOLING_MODES}, got '{pooling}'")
@@ -67,10 +68,11 @@ class EncoderModel(nn.Module):
         self.pooling = pooling
         self.normalize = normalize
         self.temperature = temperature
+        self.negatives_cross_device = negatives_cross_device
 
     # ---- building and saving -------------------------------------------------
     @classmethod
-    def build(cls, model_args) -> "EncoderModel":
+    def build(cls, model_args, negatives_cross_device: bool = False) -> "EncoderModel":
         """Turn parsed ModelArguments into a model (base model, optional LoRA)."""
         encoder = load_base_model(model_args.model_name_or_path)
         if model_args.lora:
@@ -84,7 +86,8 @@ class EncoderModel(nn.Module):
                 target_modules=model_args.lora_target_modules.split(","),
             )
             encoder = get_peft_model(encoder, config)
-        return cls(encoder, model_args.pooling, model_args.normalize, model_args.temperature)
+        return cls(encoder, model_args.pooling, model_args.normalize, model_args.temperature,
+                   negatives_cross_device)
 
     @classmethod
     def load(cls, model_dir: str, pooling: str = "last", normalize: bool = True,
@@ -163,10 +166,27 @@ class EncoderModel(nn.Module):
     def compute_loss(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(scores, labels)
 
+    def loss_from_reps(self, q_reps: torch.Tensor, p_reps: torch.Tensor):
+        """The training loss from embeddings (the model's forward and GradCache both use it).
+
+        With negatives_cross_device, queries and passages of all ranks are gathered
+        first, and the loss is multiplied by the world size to undo DDP's gradient
+        averaging (see retriever.distributed). Returns (loss, scores).
+        """
+        if self.negatives_cross_device:
+            q_reps, p_reps = gather_with_grad(q_reps), gather_with_grad(p_reps)
+        loss, scores, _ = contrastive_loss(q_reps, p_reps, self.temperature)
+        return loss * self.loss_scale, scores
+
+    @property
+    def loss_scale(self) -> int:
+        """Factor the training loss carries on top of the true loss (1 unless cross-device)."""
+        return world_size() if self.negatives_cross_device else 1
+
     def forward(self, query: Optional[dict] = None, passage: Optional[dict] = None) -> EncoderOutput:
         q_reps = self.encode_query(query) if query is not None else None
         p_reps = self.encode_passage(passage) if passage is not None else None
         if q_reps is None or p_reps is None:  # encoding only
             return EncoderOutput(q_reps=q_reps, p_reps=p_reps)
-        loss, scores, _ = contrastive_loss(q_reps, p_reps, self.temperature)
+        loss, scores = self.loss_from_reps(q_reps, p_reps)
         return EncoderOutput(loss=loss, scores=scores, q_reps=q_reps, p_reps=p_reps)
