@@ -126,6 +126,7 @@ class SearchArguments:
     index_type: str = field(default="flat", metadata={"help": "flat (exact), ivf or hnsw."})
     nprobe: int = field(default=32, metadata={"help": "ivf: clusters visited per query."})
     hnsw_m: int = field(default=32, metadata={"help": "hnsw: links per node."})
+    ef_search: int = field(default=256, metadata={"help": "hnsw: candidates kept per query (>= depth)."})
     batch_size: int = field(default=256, metadata={"help": "Queries per FAISS search call."})
     output_dir: str = field(default="runs/search")
     name: str = field(default="dense", metadata={"help": "System name in the run file and metrics."})

@@ -50,13 +50,15 @@ def check_compatible(meta_a: dict, meta_b: dict, name_a: str, name_b: str) -> No
             )
 
 
-def build_index(embeddings: np.ndarray, index_type: str = "flat", nprobe: int = 32, hnsw_m: int = 32):
+def build_index(embeddings: np.ndarray, index_type: str = "flat", nprobe: int = 32, hnsw_m: int = 32,
+                ef_search: int = 256):
     """Inner-product FAISS index: exact (flat), or approximate (ivf, hnsw) for large corpora."""
     n, dim = embeddings.shape
     if index_type == "flat":
         index = faiss.IndexFlatIP(dim)
     elif index_type == "hnsw":
         index = faiss.IndexHNSWFlat(dim, hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efSearch = ef_search  # candidates kept per query: must exceed --depth
     else:  # ivf: about 4*sqrt(n) clusters, trained on the corpus itself
         n_lists = max(1, min(int(4 * n ** 0.5), n // 39))
         index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, n_lists, faiss.METRIC_INNER_PRODUCT)
@@ -124,7 +126,7 @@ def main(argv=None):
     check_compatible(q_meta, p_meta, args.query_embeddings, args.corpus_embeddings)
     logger.info("searching %d queries over %d passages (%s index, depth %d)",
                 len(q_ids), len(p_ids), args.index_type, args.depth)
-    index = build_index(p_emb, args.index_type, args.nprobe, args.hnsw_m)
+    index = build_index(p_emb, args.index_type, args.nprobe, args.hnsw_m, max(args.ef_search, args.depth))
     scores, rows = search(index, q_emb, args.depth, args.batch_size)
     run = to_run(q_ids, p_ids, scores, rows)
     metrics = report(run, args.qrels, args.split, args.output_dir, args.name, doc_ids=p_ids)

@@ -51,6 +51,11 @@ def test_encode_search_evaluate_after_training(trained, tiny_beir, tmp_path):
     run_lines = (tmp_path / "search" / "run.trec").read_text().splitlines()
     assert len(run_lines) == 14 * 28
     assert json.loads((tmp_path / "search" / "metrics.json").read_text())["MRR@10"] == metrics["MRR@10"]
+    for index_type in ("ivf", "hnsw"):  # tiny corpus: approximate indexes find everything too
+        approx = search.main(["--query_embeddings", str(tmp_path / "queries.npz"), "--index_type", index_type,
+                              "--corpus_embeddings", str(tmp_path / "corpus.shard*.npz"),
+                              "--qrels", str(tiny_beir), "--output_dir", str(tmp_path / index_type)])
+        assert approx["Recall@100"] == 1.0 and approx["MRR@10"] == pytest.approx(metrics["MRR@10"])
 
 
 def test_embeddings_from_different_models_are_refused(trained, tiny_model_dir, tiny_beir, tmp_path):
