@@ -31,7 +31,7 @@ def main():
     model = EncoderModel.load(path).eval()
 
     start = time.perf_counter()
-    ours = encode_texts(model, tokenizer, texts, a.max_len, a.batch_size)
+    ours = encode_texts(model, tokenizer, texts, a.max_len, a.batch_size)[model.pooling]
     t_ours = time.perf_counter() - start
 
     # Same work for the baseline: EOS appended, max_len tokens, last-token pooling, L2 norm.

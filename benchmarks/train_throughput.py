@@ -6,12 +6,13 @@ import argparse
 import time
 
 import torch
-from transformers import Trainer, TrainerCallback
+from transformers import TrainerCallback
 
-from retriever.arguments import ModelArguments, RetrieverTrainingArguments
+from retriever.arguments import ModelArguments
 from retriever.collator import TrainCollator
 from retriever.data import TrainDataset, load_train_groups
 from retriever.modeling import EncoderModel
+from retriever.trainer import RetrieverTrainer, RetrieverTrainingArguments
 
 
 class StepTimer(TrainerCallback):
@@ -60,7 +61,7 @@ def main():
         times.append(time.perf_counter() - start)
     t_bare = sum(times[1:])
 
-    # ours: Trainer with the same batches (sequential sampler, no shuffling)
+    # ours: RetrieverTrainer with the same batches (sequential sampler, no shuffling)
     torch.manual_seed(0)
     model = EncoderModel.build(ModelArguments(model_name_or_path=a.model))
     timer = StepTimer()
@@ -69,7 +70,7 @@ def main():
                                       lr_scheduler_type="constant", logging_steps=10_000,
                                       disable_tqdm=True, dataloader_pin_memory=False)
     items = [dataset[i] for i in range(len(dataset))]
-    trainer = Trainer(model=model, args=args, train_dataset=items, data_collator=collate, callbacks=[timer])
+    trainer = RetrieverTrainer(model=model, args=args, train_dataset=items, data_collator=collate, callbacks=[timer])
     trainer._get_train_sampler = lambda *_, **__: torch.utils.data.SequentialSampler(items)
     trainer.train()
     t_ours = sum(timer.times[1:])

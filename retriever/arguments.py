@@ -1,13 +1,13 @@
 """Command-line arguments as dataclasses, parsed by `HfArgumentParser`.
 
-train:  ModelArguments + DataArguments + RetrieverTrainingArguments
+train:  ModelArguments + DataArguments + retriever.trainer.RetrieverTrainingArguments
+        (kept with the Trainer: importing TrainingArguments costs seconds that encode
+        and search do not need)
 encode: ModelArguments + EncodeArguments
 search: SearchArguments (its own small set)
 """
 from dataclasses import dataclass, field
 from typing import Optional
-
-from transformers import TrainingArguments
 
 from retriever.modeling.encoder import POOLING_MODES
 from retriever.modeling.loading import DEFAULT_MODEL, PADDING_SIDES
@@ -66,27 +66,6 @@ class DataArguments:
 
 
 @dataclass
-class RetrieverTrainingArguments(TrainingArguments):
-    output_dir: str = field(default="runs/train", metadata={"help": "Model, logs and loss curve go here."})
-    # The collator needs the raw text fields, which Trainer would otherwise drop.
-    remove_unused_columns: bool = field(default=False)
-    logging_steps: float = field(default=1)
-    save_strategy: str = field(default="no")
-    report_to: str = field(default="none", metadata={"help": "'none', or 'wandb' (WANDB_MODE=offline works)."})
-    grad_cache: bool = field(default=False, metadata={
-        "help": "GradCache: the full contrastive batch in chunk-sized activation memory."})
-    gc_q_chunk_size: int = field(default=4, metadata={"help": "GradCache: queries per chunk."})
-    gc_p_chunk_size: int = field(default=8, metadata={"help": "GradCache: passages per chunk."})
-    negatives_cross_device: bool = field(default=False, metadata={
-        "help": "Under torchrun: score each query against the passages of every device."})
-
-    def __post_init__(self):
-        super().__post_init__()
-        if self.gc_q_chunk_size < 1 or self.gc_p_chunk_size < 1:
-            raise ValueError("--gc_q_chunk_size and --gc_p_chunk_size must be >= 1")
-
-
-@dataclass
 class EncodeArguments:
     data_dir: str = field(
         default="BeIR/fiqa",
@@ -104,8 +83,16 @@ class EncodeArguments:
     num_shards: int = field(default=1, metadata={"help": "Split the corpus into this many shards..."})
     shard_id: int = field(default=0, metadata={"help": "...and encode this one."})
     max_docs: Optional[int] = field(default=None, metadata={"help": "Encode only the first N (for smoke runs)."})
+    poolings: Optional[str] = field(default=None, metadata={
+        "help": "Comma-separated poolings computed in one pass (base models); output_file must "
+                "contain '{pooling}', e.g. runs/zs-{pooling}/corpus.npz."})
 
     def __post_init__(self):
+        if self.poolings:
+            for mode in self.poolings.split(","):
+                check_choice("poolings", mode, POOLING_MODES)
+            if "{pooling}" not in self.output_file:
+                raise ValueError("--poolings needs '{pooling}' in --output_file, one file per pooling")
         if not 0 <= self.shard_id < self.num_shards:
             raise ValueError(f"--shard_id must be in [0, {self.num_shards}); got {self.shard_id}")
         if self.bf16 and self.fp16:

@@ -11,6 +11,10 @@ class DataError(ValueError):
     """Bad input data. The message names the file, the line and the field."""
 
 
+class NonFiniteLossError(RuntimeError):
+    """Training produced a NaN/inf loss; the message names the step."""
+
+
 @contextlib.contextmanager
 def atomic_write(path, mode: str = "w"):
     """Open a temp file beside `path`; rename it onto `path` only if the block succeeds.

@@ -8,11 +8,7 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
-from retriever.io import atomic_write, write_json
-
-
-class NonFiniteLossError(RuntimeError):
-    pass
+from retriever.io import NonFiniteLossError, atomic_write, write_json
 
 
 def plot_loss(path, steps: list[int], losses: list[float], title: str = "training loss") -> None:
@@ -50,16 +46,17 @@ class LossLogCallback(TrainerCallback):
             self.history = [h for h in json.loads(path.read_text()) if h["step"] <= state.global_step]
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if not logs or "loss" not in logs or not state.is_world_process_zero:
-            return  # under torchrun only rank 0 writes
+        if not logs or "loss" not in logs:
+            return
         loss = float(logs["loss"])
         if not math.isfinite(loss):
             raise NonFiniteLossError(
                 f"loss is {loss} at step {state.global_step}; stopping. Lower --learning_rate, "
                 "raise --temperature, or check the data. The last saved checkpoint is kept."
             )
-        self.history.append({"step": state.global_step, "epoch": state.epoch, **logs})
-        self.write()
+        if state.is_world_process_zero:  # under torchrun only rank 0 writes
+            self.history.append({"step": state.global_step, "epoch": state.epoch, **logs})
+            self.write()
 
     def write(self):
         write_json(f"{self.output_dir}/train_log.json", self.history)

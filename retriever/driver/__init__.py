@@ -3,8 +3,7 @@ import logging
 import os
 import sys
 
-from retriever.io import DataError
-from retriever.loss_log import NonFiniteLossError
+from retriever.io import DataError, NonFiniteLossError
 
 # Errors a user can cause and fix (bad files, paths, flags): one line, no traceback.
 USER_ERRORS = (DataError, FileNotFoundError, NonFiniteLossError, ValueError, OSError)

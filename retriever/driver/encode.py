@@ -12,6 +12,7 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import torch
@@ -58,20 +59,22 @@ def autocast(device: str, bf16: bool, fp16: bool):
 
 @torch.inference_mode()
 def encode_texts(model: EncoderModel, tokenizer, texts: list[str], max_len: int, batch_size: int,
-                 device: str = "cpu", bf16: bool = False, fp16: bool = False, desc: str = "encode"):
-    """Embeddings (n, dim) float32 in the order of `texts`."""
+                 device: str = "cpu", bf16: bool = False, fp16: bool = False, desc: str = "encode",
+                 poolings: Optional[list[str]] = None) -> dict[str, np.ndarray]:
+    """{pooling: embeddings (n, dim) float32 in the order of `texts`}; default: the model's pooling."""
+    poolings = poolings or [model.pooling]
     token_ids = tokenize(tokenizer, texts, max_len)
     order = sorted(range(len(texts)), key=lambda i: -len(token_ids[i]))  # longest first: OOM shows at once
-    out = None
+    out = {}
     with tqdm(total=len(texts), desc=desc, unit="text") as bar:
         for start in range(0, len(order), batch_size):
             rows = order[start:start + batch_size]
             batch = {k: v.to(device) for k, v in pad(tokenizer, [token_ids[i] for i in rows]).items()}
             with autocast(device, bf16, fp16):
-                reps = model.encode(batch).float().cpu().numpy()  # (batch, dim)
-            if out is None:
-                out = np.empty((len(texts), reps.shape[1]), dtype=np.float32)
-            out[rows] = reps
+                reps = model.encode_poolings(batch, poolings)
+            for mode, r in reps.items():
+                r = r.float().cpu().numpy()  # (batch, dim)
+                out.setdefault(mode, np.empty((len(texts), r.shape[1]), dtype=np.float32))[rows] = r
             bar.update(len(rows))
     return out
 
@@ -97,15 +100,20 @@ def main(argv=None):
     model.to(device).eval()
     logger.info("encoding %d %s texts (max %d tokens) with %s on %s", len(texts), kind, max_len, model_dir, device)
 
-    embeddings = encode_texts(model, tokenizer, texts, max_len, args.batch_size, device,
-                              args.bf16, args.fp16, desc=f"encode {kind}")
-    meta = {"model": str(Path(model_dir).resolve()) if Path(model_dir).exists() else model_dir,
-            "dim": int(embeddings.shape[1]), "kind": kind, "max_len": max_len, "prefix": prefix,
-            "pooling": model.pooling, "normalize": model.normalize,
-            "shard": [args.shard_id, args.num_shards]}
-    save_embeddings(args.output_file, embeddings, ids, meta)
-    logger.info("wrote %s: %d x %d", args.output_file, *embeddings.shape)
-    return args.output_file
+    poolings = args.poolings.split(",") if args.poolings else [model.pooling]
+    by_pooling = encode_texts(model, tokenizer, texts, max_len, args.batch_size, device,
+                              args.bf16, args.fp16, desc=f"encode {kind}", poolings=poolings)
+    outputs = []
+    for pooling, embeddings in by_pooling.items():
+        meta = {"model": str(Path(model_dir).resolve()) if Path(model_dir).exists() else model_dir,
+                "dim": int(embeddings.shape[1]), "kind": kind, "max_len": max_len, "prefix": prefix,
+                "pooling": pooling, "normalize": model.normalize,
+                "shard": [args.shard_id, args.num_shards]}
+        output_file = args.output_file.replace("{pooling}", pooling)
+        save_embeddings(output_file, embeddings, ids, meta)
+        logger.info("wrote %s: %d x %d", output_file, *embeddings.shape)
+        outputs.append(output_file)
+    return outputs[0] if len(outputs) == 1 else outputs
 
 
 if __name__ == "__main__":

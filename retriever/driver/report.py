@@ -1,6 +1,10 @@
-"""Collect each system's metrics.json into one table (Markdown + JSON).
+"""Collect each system's metrics.json into tables (Markdown + JSON), one table per evaluation set.
 
-    python -m retriever.driver.report --run_dir runs/demo --systems bm25 zeroshot finetuned
+    python -m retriever.driver.report --run_dir runs/demo --sets scifact arguana \
+        --systems bm25 zeroshot-last finetuned --times scifact/bm25=10
+
+Reads <run_dir>/<set>/<system>/metrics.json (or <run_dir>/<system>/ without --sets);
+writes <run_dir>/report.md and report.json (one row per set and system).
 """
 import json
 import sys
@@ -18,31 +22,46 @@ COLUMNS = ["system", "MRR@10", "nDCG@10", "Recall@100", "seconds"]
 
 @dataclass
 class ReportArguments:
-    run_dir: str = field(metadata={"help": "Each system's metrics.json is in <run_dir>/<system>/."})
+    run_dir: str = field(metadata={"help": "Holds <set>/<system>/metrics.json."})
     systems: list[str] = field(default_factory=lambda: ["bm25", "zeroshot", "finetuned"])
-    times: list[str] = field(default_factory=list, metadata={"help": "system=seconds, shown in the table."})
+    sets: list[str] = field(default_factory=list, metadata={"help": "Evaluation sets (subdirectories)."})
+    times: list[str] = field(default_factory=list, metadata={"help": "[set/]system=seconds, shown in the table."})
+    notes: list[str] = field(default_factory=list, metadata={"help": "set=text printed under that set's table."})
     title: str = field(default="Results")
+
+
+def read_rows(set_dir: Path, systems: list[str], seconds: dict, set_name: str) -> list[dict]:
+    rows = []
+    for system in systems:
+        path = set_dir / system / "metrics.json"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: missing; did the '{system}' stage run?")
+        row = {"set": set_name, **json.loads(path.read_text())}
+        key = f"{set_name}/{system}" if set_name else system
+        if key in seconds:
+            row["seconds"] = int(float(seconds[key]))
+        rows.append(row)
+    return rows
 
 
 def main(argv=None):
     args, = HfArgumentParser(ReportArguments).parse_args_into_dataclasses(args=argv)
     run_dir = Path(args.run_dir)
     seconds = dict(t.split("=", 1) for t in args.times)
-    rows = []
-    for system in args.systems:
-        path = run_dir / system / "metrics.json"
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: missing; did the '{system}' stage run?")
-        row = json.loads(path.read_text())
-        if system in seconds:
-            row["seconds"] = int(float(seconds[system]))
-        rows.append(row)
-    table = format_table(rows, COLUMNS)
-    write_json(run_dir / "report.json", rows)
+    notes = dict(n.split("=", 1) for n in args.notes)
+    sections, all_rows = [f"# {args.title}\n"], []
+    for set_name in args.sets or [""]:
+        rows = read_rows(run_dir / set_name, args.systems, seconds, set_name)
+        all_rows += rows
+        heading = f"## {set_name}\n\n" if set_name else ""
+        note = f"\n{notes[set_name]}\n" if set_name in notes else ""
+        sections.append(f"{heading}{format_table(rows, COLUMNS)}\n{note}")
+    report = "\n".join(sections)
+    write_json(run_dir / "report.json", all_rows)
     with atomic_write(run_dir / "report.md") as f:
-        f.write(f"# {args.title}\n\n{table}\n")
-    print(table)
-    return rows
+        f.write(report)
+    print(report)
+    return all_rows
 
 
 if __name__ == "__main__":

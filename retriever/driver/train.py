@@ -10,14 +10,14 @@ from pathlib import Path
 from transformers import HfArgumentParser, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
-from retriever.arguments import DataArguments, ModelArguments, RetrieverTrainingArguments
+from retriever.arguments import DataArguments, ModelArguments
 from retriever.collator import TEXT_FORMAT_FILE, TrainCollator
 from retriever.data import TrainDataset, load_train_groups
 from retriever.io import write_json
 from retriever.loss_log import LossLogCallback
 from retriever.modeling import EncoderModel
 from retriever.modeling.loading import load_tokenizer
-from retriever.trainer import RetrieverTrainer
+from retriever.trainer import RetrieverTrainer, RetrieverTrainingArguments
 from retriever.driver import run_cli, setup_logging
 
 logger = logging.getLogger(__name__)
@@ -45,11 +45,8 @@ def main(argv=None):
     logger.info("training on %d groups of %d passages; base model %s",
                 len(dataset), data_args.train_group_size, model_args.model_name_or_path)
 
-    trainer = RetrieverTrainer(
-        model=model, args=training_args, train_dataset=dataset, data_collator=collator,
-        callbacks=[LossLogCallback(str(output_dir))], grad_cache=training_args.grad_cache,
-        gc_q_chunk_size=training_args.gc_q_chunk_size, gc_p_chunk_size=training_args.gc_p_chunk_size,
-    )
+    trainer = RetrieverTrainer(model=model, args=training_args, train_dataset=dataset,
+                               data_collator=collator, callbacks=[LossLogCallback(str(output_dir))])
     resume = training_args.resume_from_checkpoint
     if resume is None and output_dir.is_dir():
         resume = get_last_checkpoint(str(output_dir))  # pick up a killed run automatically

@@ -147,9 +147,16 @@ class EncoderModel(nn.Module):
     # ---- the maths -------------------------------------------------------------
     def encode(self, batch: dict) -> torch.Tensor:
         """Tokenised batch -> embeddings (batch, dim)."""
+        return self.encode_poolings(batch, [self.pooling])[self.pooling]
+
+    def encode_poolings(self, batch: dict, poolings) -> dict[str, torch.Tensor]:
+        """One forward pass, pooled several ways: {pooling: (batch, dim)}.
+
+        Comparing poolings of a base model then costs one pass, not one per pooling.
+        """
         out = self.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
-        reps = pool(out.last_hidden_state, batch["attention_mask"], self.pooling)  # (batch, dim)
-        return F.normalize(reps, dim=-1) if self.normalize else reps
+        reps = {mode: pool(out.last_hidden_state, batch["attention_mask"], mode) for mode in poolings}
+        return {mode: F.normalize(r, dim=-1) if self.normalize else r for mode, r in reps.items()}
 
     # Queries and passages share one encoder; two names keep call sites readable.
     encode_query = encode

@@ -6,7 +6,8 @@ import pytest
 
 from retriever.driver import encode, search, train
 from retriever.io import atomic_write
-from retriever.loss_log import LossLogCallback, NonFiniteLossError
+from retriever.io import NonFiniteLossError
+from retriever.loss_log import LossLogCallback
 
 FLAGS = ["--per_device_train_batch_size", "4", "--train_group_size", "3", "--learning_rate", "1e-3",
          "--query_max_len", "8", "--passage_max_len", "12", "--seed", "7"]
@@ -63,6 +64,7 @@ def test_nan_loss_stops_with_the_step_named(tmp_path):
     class State:
         global_step = 12
         epoch = 0.5
+        is_world_process_zero = True
 
     callback = LossLogCallback(str(tmp_path))
     with pytest.raises(NonFiniteLossError, match="loss is nan at step 12"):
