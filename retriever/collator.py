@@ -67,3 +67,44 @@ class TrainCollator:
             "query": pad(self.tokenizer, tokenize(self.tokenizer, queries, self.query_max_len)),
             "passage": pad(self.tokenizer, tokenize(self.tokenizer, passages, self.passage_max_len)),
         }
+
+
+def tokenize_pairs(tokenizer, queries: list[str], passages: list[str], query_max_len: int,
+                   max_len: int) -> list[list[int]]:
+    """Token ids of (query, passage) pairs for the re-ranker: query, then passage, then EOS.
+
+    The query keeps up to query_max_len tokens (special tokens such as BOS included);
+    the passage fills the rest of max_len; EOS is always last.
+    """
+    if max_len <= query_max_len:
+        raise ValueError(f"max_len ({max_len}) must exceed query_max_len ({query_max_len})")
+    eos = tokenizer.eos_token_id
+    q_ids = tokenizer(queries, add_special_tokens=True, truncation=True, max_length=query_max_len,
+                      return_attention_mask=False)["input_ids"]
+    p_ids = tokenizer(passages, add_special_tokens=False, truncation=True, max_length=max_len - 1,
+                      return_attention_mask=False)["input_ids"]
+    pairs = []
+    for q, p in zip(q_ids, p_ids):
+        q = q[:-1] if q and q[-1] == eos else q  # the pair has one EOS, at the end
+        pairs.append(q + p[: max_len - 1 - len(q)] + [eos])
+    return pairs
+
+
+@dataclass
+class RerankCollator:
+    """(query, passages) examples -> {"pairs": batch, "group_size": P} for the re-ranker.
+
+    Pairs stay grouped by query, positive first: the layout the listwise loss expects.
+    """
+    tokenizer: object
+    query_max_len: int = 32
+    max_len: int = 160
+    query_prefix: str = ""
+    passage_prefix: str = ""
+
+    def __call__(self, examples: list[dict]) -> dict:
+        queries = [format_text(ex["query"], self.query_prefix) for ex in examples for _ in ex["passages"]]
+        passages = [format_text(p["text"], self.passage_prefix, p.get("title", ""))
+                    for ex in examples for p in ex["passages"]]
+        ids = tokenize_pairs(self.tokenizer, queries, passages, self.query_max_len, self.max_len)
+        return {"pairs": pad(self.tokenizer, ids), "group_size": len(examples[0]["passages"])}

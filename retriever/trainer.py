@@ -48,7 +48,7 @@ class RetrieverTrainer(Trainer):
             loss = super().training_step(model, inputs, num_items_in_batch)
         # Log the true loss: cross-device training multiplies it by the world size (see
         # EncoderModel.loss_from_reps), which is a gradient correction, not a worse loss.
-        return loss / unwrap(model).loss_scale
+        return loss / getattr(unwrap(model), "loss_scale", 1)
 
     def grad_cache_training_step(self, model, inputs) -> torch.Tensor:
         model.train()

@@ -84,20 +84,31 @@ def save_embeddings(path, embeddings: np.ndarray, ids: list[str], meta: dict) ->
         np.savez(f, embeddings=embeddings, ids=np.array(ids, dtype=str), meta=json.dumps(meta))
 
 
+def load_encoder(model_dir: str, pooling: str = "last", normalize: bool = True, padding_side: str = "right"):
+    """(model on the best device, in eval mode; tokenizer; the model's text format)."""
+    fmt = read_text_format(model_dir)
+    tokenizer = load_tokenizer(model_dir, fmt.get("padding_side", padding_side))
+    model = EncoderModel.load(model_dir, pooling, normalize)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    return model.to(device).eval(), tokenizer, fmt
+
+
+def device_of(model) -> str:
+    return next(model.parameters()).device.type
+
+
 def main(argv=None):
     model_args, args = HfArgumentParser((ModelArguments, EncodeArguments)).parse_args_into_dataclasses(args=argv)
     setup_logging()
     model_dir = model_args.model_name_or_path
-    fmt = read_text_format(model_dir)
+    model, tokenizer, fmt = load_encoder(model_dir, model_args.pooling, model_args.normalize,
+                                         model_args.padding_side)
+    device = device_of(model)
     kind = "query" if args.encode_is_query else "passage"
     prefix = args.prefix if args.prefix is not None else fmt.get(f"{kind}_prefix", "")
     max_len = args.max_len or fmt.get(f"{kind}_max_len", 32 if args.encode_is_query else 128)
 
     ids, texts = load_texts(args, prefix)
-    tokenizer = load_tokenizer(model_dir, fmt.get("padding_side", model_args.padding_side))
-    model = EncoderModel.load(model_dir, model_args.pooling, model_args.normalize, model_args.temperature)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    model.to(device).eval()
     logger.info("encoding %d %s texts (max %d tokens) with %s on %s", len(texts), kind, max_len, model_dir, device)
 
     poolings = args.poolings.split(",") if args.poolings else [model.pooling]

@@ -1,16 +1,19 @@
-"""Build Tevatron-layout training groups from a BEIR split, with BM25 hard negatives.
+"""Build Tevatron-layout training groups from a BEIR split, with mined hard negatives.
 
     python -m retriever.driver.mine --data_dir ../shared/data/scifact --split train \
-        --output_file runs/scifact-train.jsonl
+        --output_file runs/scifact-train.jsonl [--encoder runs/model]
 
 Positives come from the split's qrels (relevance > 0). Negatives are the
-top-ranked BM25 passages that are not positives, after skipping the first
-`skip_top` of them: the very top non-positives are often unjudged positives.
+top-ranked passages that are not positives, after skipping the first `skip_top`
+of them: the very top non-positives are often unjudged positives. The ranking
+comes from BM25, or, with --encoder, from a trained dense retriever (round 2:
+negatives that fool the round-1 model).
 """
 import json
 import logging
 import sys
 from dataclasses import dataclass, field
+from typing import Optional
 
 from transformers import HfArgumentParser
 
@@ -30,21 +33,45 @@ class MineArguments:
     split: str = field(default="train")
     n_negatives: int = field(default=20, metadata={"help": "Hard negatives kept per query."})
     skip_top: int = field(default=3, metadata={"help": "Non-positives skipped at the top of the ranking."})
-    depth: int = field(default=100, metadata={"help": "BM25 results looked at per query."})
+    depth: int = field(default=100, metadata={"help": "Results looked at per query."})
+    encoder: Optional[str] = field(default=None, metadata={
+        "help": "A trained retriever's directory: mine with it instead of BM25."})
+    batch_size: int = field(default=32, metadata={"help": "Encoding batch size (with --encoder)."})
 
 
-def mine_groups(docs: list[dict], queries: dict, qrels: dict, n_negatives: int, skip_top: int, depth: int):
+def bm25_ranker(docs: list[dict]):
+    index = BM25Index([format_text(d["text"], title=d["title"]) for d in docs])
+    return lambda queries, depth: index.search(queries, depth)[0]
+
+
+def dense_ranker(docs: list[dict], model_dir: str, batch_size: int):
+    """Encode the corpus once with a trained retriever; rank queries by FAISS inner product."""
+    from retriever.driver.encode import device_of, encode_texts, load_encoder
+    from retriever.driver.search import build_index, search
+
+    model, tokenizer, fmt = load_encoder(model_dir)
+
+    def embed(texts, kind):
+        texts = [format_text(t, fmt.get(f"{kind}_prefix", "")) for t in texts]
+        return encode_texts(model, tokenizer, texts, fmt.get(f"{kind}_max_len", 128), batch_size,
+                            device_of(model), desc=f"mine: encode {kind}")[model.pooling]
+
+    index = build_index(embed([format_text(d["text"], title=d["title"]) for d in docs], "passage"))
+    return lambda queries, depth: search(index, embed(queries, "query"), depth)[1]
+
+
+def mine_groups(docs: list[dict], queries: dict, qrels: dict, n_negatives: int, skip_top: int, depth: int,
+                ranker=None):
     passages = {d["id"]: {"docid": d["id"], "title": d["title"], "text": d["text"]} for d in docs}
     doc_ids = [d["id"] for d in docs]
     query_ids = [q for q, rels in qrels.items() if q in queries and any(r > 0 for r in rels.values())]
-    index = BM25Index([format_text(d["text"], title=d["title"]) for d in docs])
-    rows, _ = index.search([queries[q] for q in query_ids], depth)
+    rows = (ranker or bm25_ranker(docs))([queries[q] for q in query_ids], depth)
     groups = []
     for query_id, ranked in zip(query_ids, rows):
         positives = {d for d, r in qrels[query_id].items() if r > 0 and d in passages}
         if not positives:
             continue
-        candidates = [doc_ids[j] for j in ranked if doc_ids[j] not in positives]
+        candidates = [doc_ids[j] for j in ranked if j >= 0 and doc_ids[j] not in positives]
         groups.append({
             "query_id": query_id,
             "query": queries[query_id],
@@ -57,8 +84,10 @@ def mine_groups(docs: list[dict], queries: dict, qrels: dict, n_negatives: int, 
 def main(argv=None):
     args, = HfArgumentParser(MineArguments).parse_args_into_dataclasses(args=argv)
     setup_logging()
-    groups = mine_groups(load_corpus(args.data_dir), load_queries(args.data_dir),
-                         load_qrels(args.data_dir, args.split), args.n_negatives, args.skip_top, args.depth)
+    docs = load_corpus(args.data_dir)
+    ranker = dense_ranker(docs, args.encoder, args.batch_size) if args.encoder else bm25_ranker(docs)
+    groups = mine_groups(docs, load_queries(args.data_dir), load_qrels(args.data_dir, args.split),
+                         args.n_negatives, args.skip_top, args.depth, ranker)
     with atomic_write(args.output_file) as f:
         for group in groups:
             f.write(json.dumps(group, ensure_ascii=False) + "\n")

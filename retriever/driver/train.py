@@ -28,23 +28,14 @@ def parse_args(argv=None):
     return parser.parse_args_into_dataclasses(args=argv)
 
 
-def main(argv=None):
-    model_args, data_args, training_args = parse_args(argv)
-    setup_logging()
-    set_seed(training_args.seed)
-    output_dir = Path(training_args.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-
-    tokenizer = load_tokenizer(model_args.model_name_or_path, model_args.padding_side)
+def load_dataset(data_args, seed: int) -> TrainDataset:
     groups = load_train_groups(data_args.train_data, data_args.train_split)
-    groups = groups[: data_args.max_train_groups]
-    dataset = TrainDataset(groups, data_args.train_group_size, training_args.seed)
-    collator = TrainCollator(tokenizer, data_args.query_max_len, data_args.passage_max_len,
-                             data_args.query_prefix, data_args.passage_prefix)
-    model = EncoderModel.build(model_args, training_args.negatives_cross_device)
-    logger.info("training on %d groups of %d passages; base model %s",
-                len(dataset), data_args.train_group_size, model_args.model_name_or_path)
+    return TrainDataset(groups[: data_args.max_train_groups], data_args.train_group_size, seed)
 
+
+def fit(model, dataset, collator, training_args) -> RetrieverTrainer:
+    """Train with the Trainer, resuming a killed run from its last checkpoint."""
+    output_dir = Path(training_args.output_dir)
     trainer = RetrieverTrainer(model=model, args=training_args, train_dataset=dataset,
                                data_collator=collator, callbacks=[LossLogCallback(str(output_dir))])
     resume = training_args.resume_from_checkpoint
@@ -53,9 +44,11 @@ def main(argv=None):
         if resume:
             logger.info("resuming from %s", resume)
     trainer.train(resume_from_checkpoint=resume)
-    if not trainer.is_world_process_zero():
-        return output_dir  # under torchrun, rank 0 writes the model
+    return trainer
 
+
+def save_trained(model, tokenizer, model_args, data_args, output_dir: Path) -> None:
+    """Model, tokenizer and the text format encode/rerank must reuse."""
     model.save(str(output_dir), base_model=model_args.model_name_or_path, merge_lora=model_args.merge_lora)
     tokenizer.save_pretrained(str(output_dir))
     write_json(output_dir / TEXT_FORMAT_FILE, {
@@ -66,6 +59,25 @@ def main(argv=None):
         "padding_side": model_args.padding_side,
     })
     logger.info("saved model, tokenizer, train_log.json and loss_curve.png to %s", output_dir)
+
+
+def main(argv=None):
+    model_args, data_args, training_args = parse_args(argv)
+    setup_logging()
+    set_seed(training_args.seed)
+    output_dir = Path(training_args.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+
+    tokenizer = load_tokenizer(model_args.model_name_or_path, model_args.padding_side)
+    dataset = load_dataset(data_args, training_args.seed)
+    collator = TrainCollator(tokenizer, data_args.query_max_len, data_args.passage_max_len,
+                             data_args.query_prefix, data_args.passage_prefix)
+    model = EncoderModel.build(model_args, training_args.negatives_cross_device)
+    logger.info("training on %d groups of %d passages; base model %s",
+                len(dataset), data_args.train_group_size, model_args.model_name_or_path)
+    trainer = fit(model, dataset, collator, training_args)
+    if trainer.is_world_process_zero():  # under torchrun, rank 0 writes the model
+        save_trained(model, tokenizer, model_args, data_args, output_dir)
     return output_dir
 
 

@@ -16,7 +16,7 @@ from torch import nn
 from transformers.utils import ModelOutput
 
 from retriever.distributed import gather_with_grad, world_size
-from retriever.modeling.loading import load_base_model
+from retriever.modeling.loading import load_base_model, load_trained_base, save_base, with_lora
 from retriever.modeling.loss import contrastive_loss, positive_labels, similarity
 
 logger = logging.getLogger(__name__)
@@ -74,18 +74,7 @@ class EncoderModel(nn.Module):
     @classmethod
     def build(cls, model_args, negatives_cross_device: bool = False) -> "EncoderModel":
         """Turn parsed ModelArguments into a model (base model, optional LoRA)."""
-        encoder = load_base_model(model_args.model_name_or_path)
-        if model_args.lora:
-            from peft import LoraConfig, TaskType, get_peft_model
-
-            config = LoraConfig(
-                task_type=TaskType.FEATURE_EXTRACTION,
-                r=model_args.lora_r,
-                lora_alpha=model_args.lora_alpha,
-                lora_dropout=model_args.lora_dropout,
-                target_modules=model_args.lora_target_modules.split(","),
-            )
-            encoder = get_peft_model(encoder, config)
+        encoder = with_lora(load_base_model(model_args.model_name_or_path), model_args)
         return cls(encoder, model_args.pooling, model_args.normalize, model_args.temperature,
                    negatives_cross_device)
 
@@ -102,15 +91,8 @@ class EncoderModel(nn.Module):
         if config and (config["pooling"], config["normalize"]) != (pooling, normalize):
             logger.info("using the trained settings of %s: pooling=%s normalize=%s",
                         model_dir, config["pooling"], config["normalize"])
-        if (Path(model_dir) / "adapter_config.json").exists():
-            from peft import PeftModel
-
-            base = load_base_model(config["base_model"])
-            encoder = PeftModel.from_pretrained(base, model_dir)
-        else:
-            encoder = load_base_model(model_dir)
         return cls(
-            encoder,
+            load_trained_base(model_dir, config.get("base_model")),
             config.get("pooling", pooling),
             config.get("normalize", normalize),
             config.get("temperature", temperature),
@@ -120,14 +102,7 @@ class EncoderModel(nn.Module):
         """Write the encoder (or its LoRA adapter) and retriever_config.json to output_dir."""
         from retriever.io import write_json
 
-        encoder = self.encoder
-        is_lora = hasattr(encoder, "peft_config")
-        if is_lora and merge_lora:
-            # merge_and_unload folds the adapters into the base weights in place;
-            # keep the merged model so this object stays consistent with what was saved.
-            encoder = self.encoder = encoder.merge_and_unload()
-            is_lora = False
-        encoder.save_pretrained(output_dir)
+        self.encoder, is_lora = save_base(self.encoder, output_dir, merge_lora)
         write_json(Path(output_dir) / CONFIG_NAME, {
             "pooling": self.pooling,
             "normalize": self.normalize,

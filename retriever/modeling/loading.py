@@ -14,6 +14,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Optional
 
 logger = logging.getLogger(__name__)
 
@@ -156,3 +157,42 @@ def load_base_model(name_or_path: str, **kwargs):
         return AutoModel.from_pretrained(path, **kwargs)
     except OSError as e:
         raise hub_error(name_or_path, e) from e
+
+
+# ---- the trainable base shared by the encoder and the re-ranker ----------------------
+def with_lora(model, model_args):
+    """Wrap the base model in LoRA adapters when --lora is set (else return it as is)."""
+    if not model_args.lora:
+        return model
+    from peft import LoraConfig, TaskType, get_peft_model
+
+    config = LoraConfig(
+        task_type=TaskType.FEATURE_EXTRACTION,
+        r=model_args.lora_r,
+        lora_alpha=model_args.lora_alpha,
+        lora_dropout=model_args.lora_dropout,
+        target_modules=model_args.lora_target_modules.split(","),
+    )
+    return get_peft_model(model, config)
+
+
+def load_trained_base(model_dir: str, base_model: Optional[str] = None):
+    """A saved base model: a full model directory, or a LoRA adapter over `base_model`."""
+    if (Path(model_dir) / "adapter_config.json").exists():
+        from peft import PeftModel
+
+        return PeftModel.from_pretrained(load_base_model(base_model), model_dir)
+    return load_base_model(model_dir)
+
+
+def save_base(model, output_dir: str, merge_lora: bool):
+    """save_pretrained the base model (or its LoRA adapter); returns (model, is_lora).
+
+    With merge_lora the adapters are folded into the weights first and the merged
+    model is returned, so the caller keeps what was saved.
+    """
+    is_lora = hasattr(model, "peft_config")
+    if is_lora and merge_lora:
+        model, is_lora = model.merge_and_unload(), False
+    model.save_pretrained(output_dir)
+    return model, is_lora

@@ -36,3 +36,23 @@ def contrastive_loss(q_reps: torch.Tensor, p_reps: torch.Tensor, temperature: fl
     scores = similarity(q_reps, p_reps, temperature)  # (n_queries, n_passages)
     labels = positive_labels(q_reps.size(0), p_reps.size(0), device=scores.device)
     return F.cross_entropy(scores, labels), scores, labels
+
+
+def listwise_loss(group_scores: torch.Tensor) -> torch.Tensor:
+    """Re-ranker loss: softmax cross-entropy over each query's own group, positive in column 0.
+
+    group_scores: (n_queries, group_size) scores of (query, passage) pairs.
+    """
+    labels = torch.zeros(group_scores.size(0), dtype=torch.long, device=group_scores.device)
+    return F.cross_entropy(group_scores.float(), labels)
+
+
+def distillation_loss(student_scores: torch.Tensor, teacher_scores: torch.Tensor,
+                      teacher_temperature: float = 1.0) -> torch.Tensor:
+    """KL(teacher || student) between softmax distributions over each query's passages.
+
+    student_scores: (n_queries, k) log-space scores (already temperature-scaled);
+    teacher_scores: (n_queries, k) raw teacher scores, softened by teacher_temperature.
+    """
+    teacher = F.softmax(teacher_scores.float() / teacher_temperature, dim=-1)
+    return F.kl_div(F.log_softmax(student_scores.float(), dim=-1), teacher, reduction="batchmean")

@@ -1,0 +1,46 @@
+"""Hard-negative mining: BM25 (round 1) or a trained encoder (round 2)."""
+import json
+
+from retriever.data import load_qrels
+from retriever.driver import mine
+
+
+def mined(tiny_beir, out, *extra):
+    mine.main(["--data_dir", str(tiny_beir), "--split", "test", "--output_file", str(out), *extra])
+    return [json.loads(line) for line in out.read_text().splitlines()]
+
+
+def test_bm25_mining_writes_one_group_per_judged_query_without_positives_among_negatives(tiny_beir, tmp_path):
+    qrels = load_qrels(str(tiny_beir), "test")
+    groups = mined(tiny_beir, tmp_path / "g.jsonl", "--n_negatives", "4", "--skip_top", "0")
+    assert sorted(g["query_id"] for g in groups) == sorted(qrels)
+    for g in groups:
+        positives = {p["docid"] for p in g["positive_passages"]}
+        assert positives == set(qrels[g["query_id"]])
+        assert len(g["negative_passages"]) == 4
+        assert not positives & {p["docid"] for p in g["negative_passages"]}
+
+
+def test_skip_top_drops_the_first_ranked_non_positives(tiny_beir, tmp_path):
+    full = mined(tiny_beir, tmp_path / "a.jsonl", "--n_negatives", "6", "--skip_top", "0")
+    skipped = mined(tiny_beir, tmp_path / "b.jsonl", "--n_negatives", "4", "--skip_top", "2")
+    for a, b in zip(full, skipped):
+        assert [p["docid"] for p in b["negative_passages"]] == [p["docid"] for p in a["negative_passages"][2:6]]
+
+
+def test_mining_with_a_trained_encoder_ranks_by_that_encoder(tiny_model_dir, tiny_beir, tmp_path):
+    from retriever.driver.encode import encode_texts, load_encoder
+    from retriever.collator import format_text
+    import numpy as np
+
+    groups = mined(tiny_beir, tmp_path / "d.jsonl", "--encoder", tiny_model_dir, "--n_negatives", "3",
+                   "--skip_top", "0")
+    # the negatives are the encoder's nearest non-positive documents, in its order
+    model, tokenizer, _ = load_encoder(tiny_model_dir)
+    docs = [json.loads(line) for line in (tiny_beir / "corpus.jsonl").read_text().splitlines()]
+    d_emb = encode_texts(model, tokenizer, [format_text(d["text"], title=d["title"]) for d in docs], 128, 8)["last"]
+    for g in groups[:3]:
+        q_emb = encode_texts(model, tokenizer, [g["query"]], 128, 8)["last"][0]
+        order = [docs[i]["_id"] for i in np.argsort(-(d_emb @ q_emb))]
+        positives = {p["docid"] for p in g["positive_passages"]}
+        assert [p["docid"] for p in g["negative_passages"]] == [d for d in order if d not in positives][:3]
