@@ -59,6 +59,11 @@ class DataArguments:
     query_prefix: str = field(default="", metadata={"help": "Text put before every query."})
     passage_prefix: str = field(default="", metadata={"help": "Text put before every passage."})
     max_train_groups: Optional[int] = field(default=None, metadata={"help": "Use only the first N groups."})
+    train_files: list[str] = field(default_factory=list, metadata={
+        "help": "Multi-task: several training files, each 'task=path' (or a path, task = file stem); "
+                "replaces --train_data."})
+    task_instructions: Optional[str] = field(default=None, metadata={
+        "help": "JSON {task: {query_prefix, passage_prefix}}: per-task prefixes."})
 
     def __post_init__(self):
         if self.train_group_size < 1:
@@ -78,6 +83,8 @@ class EncodeArguments:
     batch_size: int = field(default=32)
     max_len: Optional[int] = field(default=None, metadata={"help": "Default: the training run's length."})
     prefix: Optional[str] = field(default=None, metadata={"help": "Default: the training run's prefix."})
+    task: Optional[str] = field(default=None, metadata={
+        "help": "Multi-task model: use this task's trained prefixes."})
     bf16: bool = field(default=False, metadata={"help": "bfloat16 autocast (CPU or GPU)."})
     fp16: bool = field(default=False, metadata={"help": "float16 autocast (GPU)."})
     num_shards: int = field(default=1, metadata={"help": "Split the corpus into this many shards..."})

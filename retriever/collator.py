@@ -6,6 +6,7 @@ model; training, encoding and every driver go through them.
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 import torch
 
@@ -18,6 +19,16 @@ def read_text_format(model_dir: str) -> dict:
     """The trained model's prefixes and max lengths (empty for a base model)."""
     path = Path(model_dir) / TEXT_FORMAT_FILE
     return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def trained_prefix(fmt: dict, kind: str, task: Optional[str] = None) -> str:
+    """The prefix a trained model expects for `kind` ("query"/"passage"), per task if multi-task."""
+    if task is None:
+        return fmt.get(f"{kind}_prefix", "")
+    instructions = fmt.get("task_instructions") or {}
+    if task not in instructions:
+        raise ValueError(f"unknown task '{task}'; the model was trained with: {', '.join(instructions) or 'none'}")
+    return instructions[task].get(f"{kind}_prefix", fmt.get(f"{kind}_prefix", ""))
 
 
 def format_text(text: str, prefix: str = "", title: str = "") -> str:
@@ -49,24 +60,40 @@ def pad(tokenizer, ids: list[list[int]]) -> dict[str, torch.Tensor]:
 
 @dataclass
 class TrainCollator:
-    """(query, passages) examples -> {"query": batch, "passage": batch}.
+    """(query, passages) examples -> {"query": batch, "passage": batch, ...}.
 
     Passages stay grouped by query, positive first: the layout the loss expects.
+    Multi-task: an example's "task" picks its prefixes from task_instructions; a
+    batch of one task carries "task"; when every passage has a teacher "score",
+    the batch carries "teacher_scores" (n_queries, group_size) for distillation.
     """
     tokenizer: object
     query_max_len: int = 32
     passage_max_len: int = 128
     query_prefix: str = ""
     passage_prefix: str = ""
+    task_instructions: Optional[dict] = None
+
+    def prefixes(self, task: str) -> tuple[str, str]:
+        spec = (self.task_instructions or {}).get(task, {})
+        return spec.get("query_prefix", self.query_prefix), spec.get("passage_prefix", self.passage_prefix)
 
     def __call__(self, examples: list[dict]) -> dict:
-        queries = [format_text(ex["query"], self.query_prefix) for ex in examples]
-        passages = [format_text(p["text"], self.passage_prefix, p.get("title", ""))
-                    for ex in examples for p in ex["passages"]]
-        return {
+        queries, passages = [], []
+        for ex in examples:
+            q_prefix, p_prefix = self.prefixes(ex.get("task", ""))
+            queries.append(format_text(ex["query"], q_prefix))
+            passages += [format_text(p["text"], p_prefix, p.get("title", "")) for p in ex["passages"]]
+        batch = {
             "query": pad(self.tokenizer, tokenize(self.tokenizer, queries, self.query_max_len)),
             "passage": pad(self.tokenizer, tokenize(self.tokenizer, passages, self.passage_max_len)),
         }
+        tasks = {ex.get("task", "") for ex in examples}
+        if len(tasks) == 1 and "" not in tasks:
+            batch["task"] = tasks.pop()
+        if all("score" in p for ex in examples for p in ex["passages"]):
+            batch["teacher_scores"] = torch.tensor([[float(p["score"]) for p in ex["passages"]] for ex in examples])
+        return batch
 
 
 def tokenize_pairs(tokenizer, queries: list[str], passages: list[str], query_max_len: int,

@@ -146,7 +146,12 @@ class TrainDataset(Dataset):
             chosen = rng.sample(negatives, n_neg)
         else:
             chosen = [rng.choice(negatives) for _ in range(n_neg)]
-        return {"query": group["query"], "passages": [positive, *chosen]}
+        return {"query": group["query"], "passages": [positive, *chosen], "task": group.get("task", "")}
+
+    @property
+    def tasks(self) -> list[str]:
+        """The task of each item (multi-task training batches by it)."""
+        return [g.get("task", "") for g in self.groups]
 
 
 # ---- BEIR evaluation data ------------------------------------------------------------

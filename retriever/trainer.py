@@ -1,15 +1,18 @@
-"""Trainer for the retriever: Hugging Face's Trainer plus GradCache.
+"""Trainer for the retriever: Hugging Face's Trainer plus GradCache and multi-task batching.
 
 Everything else (optimiser, schedule, bf16/fp16, checkpoints, resume, DDP under
 torchrun, logging) is the stock Trainer's.
 """
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from typing import Optional
 
 import torch
+from torch.utils.data import DataLoader
 from transformers import Trainer, TrainingArguments
 
 from retriever.grad_cache import grad_cache_step
+from retriever.multitask import SelfPacedWeights, TaskBatchSampler
 
 
 @dataclass
@@ -26,20 +29,62 @@ class RetrieverTrainingArguments(TrainingArguments):
     gc_p_chunk_size: int = field(default=8, metadata={"help": "GradCache: passages per chunk."})
     negatives_cross_device: bool = field(default=False, metadata={
         "help": "Under torchrun: score each query against the passages of every device."})
+    homogeneous_batches: bool = field(default=True, metadata={
+        "help": "Several tasks (--train_files): every batch from one task."})
+    self_paced: bool = field(default=False, metadata={
+        "help": "Several tasks: weight each task's loss by its recent loss (retriever.multitask)."})
+    self_paced_momentum: float = field(default=0.9)
+    distill_weight: float = field(default=0.0, metadata={
+        "help": "Weight of the KL term towards teacher scores (groups whose passages carry 'score')."})
+    teacher_temperature: float = field(default=1.0, metadata={"help": "Softmax temperature of teacher scores."})
 
     def __post_init__(self):
         super().__post_init__()
         if self.gc_q_chunk_size < 1 or self.gc_p_chunk_size < 1:
             raise ValueError("--gc_q_chunk_size and --gc_p_chunk_size must be >= 1")
+        if self.distill_weight < 0 or self.teacher_temperature <= 0:
+            raise ValueError("--distill_weight must be >= 0 and --teacher_temperature > 0")
 
 
 def unwrap(model):
-    """The EncoderModel inside a DDP (or other) wrapper."""
+    """The model inside a DDP (or other) wrapper."""
     return getattr(model, "module", model)
 
 
 class RetrieverTrainer(Trainer):
-    """Trainer whose args are RetrieverTrainingArguments (--grad_cache and its chunk sizes)."""
+    """Trainer whose args are RetrieverTrainingArguments."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.task_weights = SelfPacedWeights(self.args.self_paced_momentum) if self.args.self_paced else None
+
+    # ---- multi-task ---------------------------------------------------------------
+    def get_train_dataloader(self):
+        tasks = getattr(self.train_dataset, "tasks", None)
+        if not (self.args.homogeneous_batches and tasks and len(set(tasks)) > 1):
+            return super().get_train_dataloader()
+        sampler = TaskBatchSampler(tasks, self._train_batch_size, self.args.seed)
+        loader = DataLoader(self.train_dataset, batch_sampler=sampler, collate_fn=self.data_collator,
+                            num_workers=self.args.dataloader_num_workers)
+        return self.accelerator.prepare(loader)
+
+    def task_weight(self, task: Optional[str], loss: torch.Tensor) -> float:
+        """Self-paced weight of this batch's task (1 when off or the batch has no task)."""
+        if self.task_weights is None or task is None:
+            return 1.0
+        return self.task_weights.update(task, loss.item() / getattr(unwrap(self.model), "loss_scale", 1))
+
+    def log(self, logs: dict, *args, **kwargs):
+        if self.task_weights is not None and "loss" in logs:
+            logs = {**logs, **self.task_weights.state()}
+        super().log(logs, *args, **kwargs)
+
+    # ---- loss and steps ---------------------------------------------------------------
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        task = inputs.pop("task", None)
+        outputs = model(**inputs)
+        loss = outputs.loss * self.task_weight(task, outputs.loss)
+        return (loss, outputs) if return_outputs else loss
 
     def training_step(self, model, inputs, num_items_in_batch=None):
         if self.args.grad_cache:
@@ -54,9 +99,14 @@ class RetrieverTrainer(Trainer):
         model.train()
         inputs = self._prepare_inputs(inputs)
         steps = self.current_gradient_accumulation_steps
+        task, teacher = inputs.get("task"), inputs.get("teacher_scores")
 
         def backward(surrogate):
             self.accelerator.backward(surrogate / steps)
+
+        def loss_fn(q_reps, p_reps):
+            loss = unwrap(model).loss_from_reps(q_reps, p_reps, teacher)[0]
+            return loss * self.task_weight(task, loss)
 
         # Embedding goes through `model` (the DDP wrapper when distributed), so DDP's
         # gradient hooks see every chunk; all but the last chunk skip the all-reduce.
@@ -65,8 +115,7 @@ class RetrieverTrainer(Trainer):
             loss = grad_cache_step(
                 embed_query=lambda chunk: model(query=chunk).q_reps,
                 embed_passage=lambda chunk: model(passage=chunk).p_reps,
-                loss_fn=lambda q, p: unwrap(model).loss_from_reps(q, p)[0],
-                query=inputs["query"], passage=inputs["passage"],
+                loss_fn=loss_fn, query=inputs["query"], passage=inputs["passage"],
                 q_chunk_size=self.args.gc_q_chunk_size, p_chunk_size=self.args.gc_p_chunk_size,
                 backward=backward, no_sync=no_sync,
             )

@@ -20,7 +20,7 @@ from tqdm import tqdm
 from transformers import HfArgumentParser
 
 from retriever.arguments import EncodeArguments, ModelArguments
-from retriever.collator import format_text, pad, read_text_format, tokenize
+from retriever.collator import format_text, pad, read_text_format, tokenize, trained_prefix
 from retriever.data import load_corpus, load_qrels, load_queries
 from retriever.io import atomic_write
 from retriever.modeling import EncoderModel
@@ -105,7 +105,7 @@ def main(argv=None):
                                          model_args.padding_side)
     device = device_of(model)
     kind = "query" if args.encode_is_query else "passage"
-    prefix = args.prefix if args.prefix is not None else fmt.get(f"{kind}_prefix", "")
+    prefix = args.prefix if args.prefix is not None else trained_prefix(fmt, kind, args.task)
     max_len = args.max_len or fmt.get(f"{kind}_max_len", 32 if args.encode_is_query else 128)
 
     ids, texts = load_texts(args, prefix)

@@ -17,6 +17,7 @@ from retriever.io import write_json
 from retriever.loss_log import LossLogCallback
 from retriever.modeling import EncoderModel
 from retriever.modeling.loading import load_tokenizer
+from retriever.multitask import parse_train_file, read_task_instructions
 from retriever.trainer import RetrieverTrainer, RetrieverTrainingArguments
 from retriever.driver import run_cli, setup_logging
 
@@ -29,8 +30,22 @@ def parse_args(argv=None):
 
 
 def load_dataset(data_args, seed: int) -> TrainDataset:
-    groups = load_train_groups(data_args.train_data, data_args.train_split)
-    return TrainDataset(groups[: data_args.max_train_groups], data_args.train_group_size, seed)
+    """--train_data, or the --train_files of several tasks, each group tagged with its task."""
+    if not data_args.train_files:
+        groups = load_train_groups(data_args.train_data, data_args.train_split)[: data_args.max_train_groups]
+        return TrainDataset(groups, data_args.train_group_size, seed)
+    groups = []
+    for task, path in map(parse_train_file, data_args.train_files):
+        task_groups = load_train_groups(path, data_args.train_split)[: data_args.max_train_groups]
+        groups += [{**g, "task": task} for g in task_groups]
+        logger.info("task %s: %d groups from %s", task, len(task_groups), path)
+    return TrainDataset(groups, data_args.train_group_size, seed)
+
+
+def make_collator(tokenizer, data_args) -> TrainCollator:
+    instructions = read_task_instructions(data_args.task_instructions) if data_args.task_instructions else None
+    return TrainCollator(tokenizer, data_args.query_max_len, data_args.passage_max_len,
+                         data_args.query_prefix, data_args.passage_prefix, instructions)
 
 
 def fit(model, dataset, collator, training_args) -> RetrieverTrainer:
@@ -57,6 +72,7 @@ def save_trained(model, tokenizer, model_args, data_args, output_dir: Path) -> N
         "query_max_len": data_args.query_max_len,
         "passage_max_len": data_args.passage_max_len,
         "padding_side": model_args.padding_side,
+        "task_instructions": read_task_instructions(data_args.task_instructions) if data_args.task_instructions else {},
     })
     logger.info("saved model, tokenizer, train_log.json and loss_curve.png to %s", output_dir)
 
@@ -70,9 +86,9 @@ def main(argv=None):
 
     tokenizer = load_tokenizer(model_args.model_name_or_path, model_args.padding_side)
     dataset = load_dataset(data_args, training_args.seed)
-    collator = TrainCollator(tokenizer, data_args.query_max_len, data_args.passage_max_len,
-                             data_args.query_prefix, data_args.passage_prefix)
-    model = EncoderModel.build(model_args, training_args.negatives_cross_device)
+    collator = make_collator(tokenizer, data_args)
+    model = EncoderModel.build(model_args, training_args.negatives_cross_device,
+                               training_args.distill_weight, training_args.teacher_temperature)
     logger.info("training on %d groups of %d passages; base model %s",
                 len(dataset), data_args.train_group_size, model_args.model_name_or_path)
     trainer = fit(model, dataset, collator, training_args)

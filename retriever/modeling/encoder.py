@@ -17,7 +17,8 @@ from transformers.utils import ModelOutput
 
 from retriever.distributed import gather_with_grad, world_size
 from retriever.modeling.loading import load_base_model, load_trained_base, save_base, with_lora
-from retriever.modeling.loss import contrastive_loss, positive_labels, similarity
+from retriever.modeling.loss import (contrastive_loss, distillation_loss, own_group_scores,
+                                    positive_labels, similarity)
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +59,8 @@ class EncoderOutput(ModelOutput):
 
 class EncoderModel(nn.Module):
     def __init__(self, encoder: nn.Module, pooling: str = "last", normalize: bool = True,
-                 temperature: float = 0.01, negatives_cross_device: bool = False):
+                 temperature: float = 0.01, negatives_cross_device: bool = False,
+                 distill_weight: float = 0.0, teacher_temperature: float = 1.0):
         super().__init__()
         if pooling not in POOLING_MODES:
             raise ValueError(f"pooling must be one of {POOLING_MODES}, got '{pooling}'")
@@ -69,14 +71,17 @@ class EncoderModel(nn.Module):
         self.normalize = normalize
         self.temperature = temperature
         self.negatives_cross_device = negatives_cross_device
+        self.distill_weight = distill_weight
+        self.teacher_temperature = teacher_temperature
 
     # ---- building and saving -------------------------------------------------
     @classmethod
-    def build(cls, model_args, negatives_cross_device: bool = False) -> "EncoderModel":
+    def build(cls, model_args, negatives_cross_device: bool = False, distill_weight: float = 0.0,
+              teacher_temperature: float = 1.0) -> "EncoderModel":
         """Turn parsed ModelArguments into a model (base model, optional LoRA)."""
         encoder = with_lora(load_base_model(model_args.model_name_or_path), model_args)
         return cls(encoder, model_args.pooling, model_args.normalize, model_args.temperature,
-                   negatives_cross_device)
+                   negatives_cross_device, distill_weight, teacher_temperature)
 
     @classmethod
     def load(cls, model_dir: str, pooling: str = "last", normalize: bool = True,
@@ -148,27 +153,36 @@ class EncoderModel(nn.Module):
     def compute_loss(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(scores, labels)
 
-    def loss_from_reps(self, q_reps: torch.Tensor, p_reps: torch.Tensor):
+    def loss_from_reps(self, q_reps: torch.Tensor, p_reps: torch.Tensor,
+                       teacher_scores: Optional[torch.Tensor] = None):
         """The training loss from embeddings (the model's forward and GradCache both use it).
 
         With negatives_cross_device, queries and passages of all ranks are gathered
-        first, and the loss is multiplied by the world size to undo DDP's gradient
-        averaging (see retriever.distributed). Returns (loss, scores).
+        first, and the contrastive loss is multiplied by the world size to undo DDP's
+        gradient averaging (see retriever.distributed). With teacher_scores (n_queries,
+        group_size) and distill_weight > 0, a KL term pulls the softmax over each
+        query's own group towards the teacher's. Returns (loss, scores).
         """
+        own_q, own_p = q_reps, p_reps
         if self.negatives_cross_device:
             q_reps, p_reps = gather_with_grad(q_reps), gather_with_grad(p_reps)
         loss, scores, _ = contrastive_loss(q_reps, p_reps, self.temperature)
-        return loss * self.loss_scale, scores
+        loss = loss * self.loss_scale
+        if teacher_scores is not None and self.distill_weight > 0:
+            student = own_group_scores(own_q, own_p, self.temperature)  # (n_queries, group_size)
+            loss = loss + self.distill_weight * distillation_loss(student, teacher_scores, self.teacher_temperature)
+        return loss, scores
 
     @property
     def loss_scale(self) -> int:
         """Factor the training loss carries on top of the true loss (1 unless cross-device)."""
         return world_size() if self.negatives_cross_device else 1
 
-    def forward(self, query: Optional[dict] = None, passage: Optional[dict] = None) -> EncoderOutput:
+    def forward(self, query: Optional[dict] = None, passage: Optional[dict] = None,
+                teacher_scores: Optional[torch.Tensor] = None) -> EncoderOutput:
         q_reps = self.encode_query(query) if query is not None else None
         p_reps = self.encode_passage(passage) if passage is not None else None
         if q_reps is None or p_reps is None:  # encoding only
             return EncoderOutput(q_reps=q_reps, p_reps=p_reps)
-        loss, scores = self.loss_from_reps(q_reps, p_reps)
+        loss, scores = self.loss_from_reps(q_reps, p_reps, teacher_scores)
         return EncoderOutput(loss=loss, scores=scores, q_reps=q_reps, p_reps=p_reps)

@@ -56,3 +56,9 @@ def distillation_loss(student_scores: torch.Tensor, teacher_scores: torch.Tensor
     """
     teacher = F.softmax(teacher_scores.float() / teacher_temperature, dim=-1)
     return F.kl_div(F.log_softmax(student_scores.float(), dim=-1), teacher, reduction="batchmean")
+
+
+def own_group_scores(q_reps: torch.Tensor, p_reps: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Each query against its own group only: (n_queries, group_size), positive first."""
+    groups = p_reps.view(q_reps.size(0), -1, p_reps.size(-1))  # (n_queries, group_size, dim)
+    return torch.einsum("qd,qgd->qg", q_reps, groups) / temperature

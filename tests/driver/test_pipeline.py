@@ -93,32 +93,35 @@ def test_encode_several_poolings_in_one_pass_equals_one_pass_each(tiny_model_dir
         encode.main([*common, "--poolings", "last,mean", "--output_file", str(tmp_path / "x.npz")])
 
 
-def test_run_all_trains_evaluates_main_and_held_out_sets_and_reports(tiny_model_dir, tiny_beir, tmp_path):
-    # A BEIR dir with train and test qrels (the train split reuses the test queries: a smoke test)
+def test_run_all_trains_evaluates_reranks_mines_round_2_and_reports(tiny_model_dir, tiny_beir, tmp_path):
+    # A BEIR dir with train and test qrels (the train split reuses the test queries: a smoke test).
+    # Held-out sets go through the same evaluate() as the main set (HOLDOUT=""; see test_subset).
     data = tmp_path / "tinyset"
     shutil.copytree(tiny_beir, data)
     shutil.copyfile(data / "qrels" / "test.tsv", data / "qrels" / "train.tsv")
     env = {**os.environ, "PYTHON": sys.executable, "MODEL": tiny_model_dir, "DATA": str(data),
-           "RUN_DIR": str(tmp_path / "run"), "HOLDOUT": str(tiny_beir), "HOLDOUT_QUERIES": "5",
-           "HOLDOUT_DOCS": "12", "EVAL_DOCS": "20", "MAX_STEPS": "2", "BATCH_SIZE": "4",
-           "QUERY_MAX_LEN": "8", "PASSAGE_MAX_LEN": "12", "LORA": "False"}
+           "RUN_DIR": str(tmp_path / "run"), "HOLDOUT": "", "EVAL_DOCS": "20", "MAX_STEPS": "2",
+           "BATCH_SIZE": "4", "QUERY_MAX_LEN": "8", "PASSAGE_MAX_LEN": "12", "LORA": "False",
+           "RERANK": "1", "RERANK_DEPTH": "5", "ROUND2": "1", "MINE_QUERIES": "6", "MINE_DOCS": "20"}
     done = subprocess.run(["bash", str(REPO / "retriever" / "scripts" / "run_all.sh")], env=env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=400)
     assert done.returncode == 0, done.stderr[-3000:]
-    # run_all.sh drives the three homework scripts: their banners and the metrics show in its output
-    assert all(tag in done.stdout for tag in ("[train]", "[encode]", "[search]", "MRR@10"))
+    # run_all.sh drives the homework scripts: their banners and the metrics show in its output
+    assert all(tag in done.stdout for tag in ("[train]", "[encode]", "[search]", "[rerank]", "MRR@10"))
     rows = json.loads((tmp_path / "run" / "report.json").read_text())
-    held_out = tiny_beir.name
-    systems = ["BM25", "zero-shot (last)", "zero-shot (mean)", "fine-tuned (mean)"]
-    assert [(r["set"], r["system"]) for r in rows] == [(s, n) for s in ("tinyset", held_out) for n in systems]
-    assert all(0 <= r["nDCG@10"] <= 1 and r["seconds"] >= 0 for r in rows)
-    report = (tmp_path / "run" / "report.md").read_text()
-    assert "## tinyset" in report and f"## {held_out}" in report and "held out" in report
+    assert [r["system"] for r in rows] == ["BM25", "zero-shot (last)", "zero-shot (mean)", "fine-tuned (mean)",
+                                           "fine-tuned+re-ranker@5", "fine-tuned round 2 (mean)"]
+    assert all(r["set"] == "tinyset" and 0 <= r["nDCG@10"] <= 1 and r["seconds"] >= 0 for r in rows)
+    assert "## tinyset" in (tmp_path / "run" / "report.md").read_text()
+    round2 = [json.loads(line) for line in (tmp_path / "run" / "train_groups.round2.jsonl").read_text().splitlines()]
+    assert len(round2) == 6 and all(g["negative_passages"] for g in round2)
     assert (tmp_path / "run" / "model" / "loss_curve.png").is_file()
 
 
-def test_run_all_without_data_says_what_to_download(tmp_path):
-    env = {**os.environ, "DATA": str(tmp_path / "nowhere")}
+@pytest.mark.parametrize("missing", ["DATA", "HOLDOUT"])
+def test_run_all_without_data_says_what_to_download(tiny_beir, tmp_path, missing):
+    env = {**os.environ, "DATA": str(tiny_beir), "HOLDOUT": "", missing: str(tmp_path / "nowhere")}
     done = subprocess.run(["bash", str(REPO / "retriever" / "scripts" / "run_all.sh")], env=env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "scifact.zip" in done.stderr and "nowhere" in done.stderr
+    assert not (tmp_path / "runs").exists()  # nothing started
