@@ -7,9 +7,13 @@ Each mode runs in its own process (one forward + backward after a warm-up step).
 Memory: on GPU, torch.cuda.max_memory_allocated during the step; on CPU, the
 process's resident memory sampled every 2 ms during the step, minus the resident
 memory just before it (weights and gradients of the warm-up are already there).
+The children run with MALLOC_MMAP_THRESHOLD_=131072: glibc then serves every
+large tensor with its own mapping and returns it on free, so resident memory
+follows live tensors instead of keeping the warm-up's freed heap.
 """
 import argparse
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -102,8 +106,9 @@ def main():
         return
     results = {}
     for mode in ("plain", "grad_cache"):
+        env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "131072"}
         out = subprocess.run([sys.executable, __file__, *sys.argv[1:], "--mode", mode],
-                             capture_output=True, text=True, check=True)
+                             capture_output=True, text=True, check=True, env=env)
         results[mode] = json.loads(out.stdout.strip().splitlines()[-1])
     plain, gc = results["plain"], results["grad_cache"]
     print(f"{a.model}: {a.batch} queries x {a.group} passages, {a.query_len}/{a.passage_len} tokens, "

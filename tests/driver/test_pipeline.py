@@ -125,3 +125,10 @@ def test_run_all_without_data_says_what_to_download(tiny_beir, tmp_path, missing
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "scifact.zip" in done.stderr and "nowhere" in done.stderr
     assert not (tmp_path / "runs").exists()  # nothing started
+
+
+@pytest.mark.parametrize("script", sorted(p.name for p in (REPO / "retriever" / "scripts").glob("*.sh")))
+def test_every_script_parses_and_is_executable(script):
+    path = REPO / "retriever" / "scripts" / script
+    assert subprocess.run(["bash", "-n", str(path)], capture_output=True).returncode == 0
+    assert os.access(path, os.X_OK)
