@@ -39,6 +39,7 @@ def evaluate(qrels: Qrels, run: Run) -> dict[str, float]:
 
 
 def write_trec_run(path, run: Run, tag: str = "retriever") -> None:
+    tag = "_".join(tag.split()) or "retriever"  # the run tag is one whitespace-free field
     with atomic_write(path) as f:
         for query_id, docs in run.items():
             ranked = sorted(docs.items(), key=lambda kv: -kv[1])

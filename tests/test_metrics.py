@@ -39,3 +39,10 @@ def test_qrels_with_no_relevant_document_at_all_is_an_error():
 
     with pytest.raises(DataError, match="no relevant document"):
         evaluate({"q1": {"d1": 0}}, {"q1": {"d1": 1.0}})
+
+
+def test_run_tag_with_spaces_still_reads_back(tmp_path):
+    write_trec_run(tmp_path / "run.trec", RUN, tag="fine-tuned (mean)")
+    assert read_trec_run(tmp_path / "run.trec") == {q: {d: pytest.approx(s) for d, s in docs.items()}
+                                                     for q, docs in RUN.items()}
+    assert all(len(line.split()) == 6 for line in (tmp_path / "run.trec").read_text().splitlines())

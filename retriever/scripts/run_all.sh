@@ -18,7 +18,7 @@ TEST_SPLIT=${TEST_SPLIT:-test}
 EVAL_DOCS=${EVAL_DOCS:-500}        # judged test docs + random distractors; 0 = whole corpus
 ZERO_SHOT_POOLINGS=${ZERO_SHOT_POOLINGS-last mean}   # one zero-shot row per pooling, one encode pass; "" = none
 # held-out sets (BEIR dirs beside DATA, or paths), never trained on; empty: none
-HOLDOUT=${HOLDOUT:-arguana nfcorpus}
+HOLDOUT=${HOLDOUT-arguana nfcorpus}
 HOLDOUT_QUERIES=${HOLDOUT_QUERIES:-30}   # random test queries per held-out set; 0 = all
 HOLDOUT_DOCS=${HOLDOUT_DOCS:-100}        # their judged docs + distractors; 0 = whole corpus
 EVAL_QUERIES=${EVAL_QUERIES:-0}          # random test queries of the main set; 0 = all
