@@ -103,6 +103,14 @@ if [[ $RERANK == 1 ]]; then
   t_reranker=$((SECONDS - t))
 fi
 
+# trained_model MODEL_DIR SET SPLIT OUT NAME: encode SET's data with a trained model, search, evaluate
+trained_model() {
+  local data="$RUN_DIR/$2/data"
+  MODEL_DIR="$1" DATA_DIR="$data" SPLIT="$3" EMB_DIR="$4/emb" QUERY_MAX_LEN= PASSAGE_MAX_LEN= \
+    bash "$HERE/encode_fiqa.sh"
+  EMB_DIR="$4/emb" DATA_DIR="$data" SPLIT="$3" OUTPUT_DIR="$4" NAME="$5" bash "$HERE/search_fiqa.sh"
+}
+
 # evaluate SET SPLIT: BM25, zero-shot (all poolings in one encode pass), fine-tuned, on $RUN_DIR/SET/data
 evaluate() {
   local set=$1 split=$2 data="$RUN_DIR/$1/data" out="$RUN_DIR/$1" t t_encode
@@ -127,10 +135,7 @@ evaluate() {
 
   stage "$set: fine-tuned model"
   t=$SECONDS
-  MODEL_DIR="$RUN_DIR/model" DATA_DIR="$data" SPLIT="$split" EMB_DIR="$out/finetuned/emb" \
-    QUERY_MAX_LEN= PASSAGE_MAX_LEN= bash "$HERE/encode_fiqa.sh"
-  EMB_DIR="$out/finetuned/emb" DATA_DIR="$data" SPLIT="$split" OUTPUT_DIR="$out/finetuned" \
-    NAME="fine-tuned ($POOLING)" bash "$HERE/search_fiqa.sh"
+  trained_model "$RUN_DIR/model" "$set" "$split" "$out/finetuned" "fine-tuned ($POOLING)"
   local extra=0; [[ $set == "$main_set" ]] && extra=$t_train
   times+=("$set/finetuned=$((SECONDS - t + extra))")
 
@@ -146,10 +151,7 @@ evaluate() {
   if [[ $ROUND2 == 1 ]]; then
     stage "$set: round-2 model"
     t=$SECONDS
-    MODEL_DIR="$RUN_DIR/model-round2" DATA_DIR="$data" SPLIT="$split" EMB_DIR="$out/round2/emb" \
-      QUERY_MAX_LEN= PASSAGE_MAX_LEN= bash "$HERE/encode_fiqa.sh"
-    EMB_DIR="$out/round2/emb" DATA_DIR="$data" SPLIT="$split" OUTPUT_DIR="$out/round2" \
-      NAME="fine-tuned round 2 ($POOLING)" bash "$HERE/search_fiqa.sh"
+    trained_model "$RUN_DIR/model-round2" "$set" "$split" "$out/round2" "fine-tuned round 2 ($POOLING)"
     extra=0; [[ $set == "$main_set" ]] && extra=$t_round2
     times+=("$set/round2=$((SECONDS - t + extra))")
   fi
