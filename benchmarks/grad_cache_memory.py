@@ -26,7 +26,7 @@ from retriever.collator import TrainCollator
 from retriever.data import TrainDataset, load_train_groups
 from retriever.grad_cache import grad_cache_step
 from retriever.modeling import EncoderModel
-from retriever.modeling.loading import load_tokenizer
+from retriever.modeling.loading import best_device, load_tokenizer
 
 
 def rss_bytes() -> int:
@@ -55,7 +55,7 @@ class PeakRss:
 
 
 def run_mode(a) -> dict:
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = best_device()
     tokenizer = load_tokenizer(a.model)
     dataset = TrainDataset(load_train_groups(a.train_data)[: a.batch], a.group, seed=0)
     batch = TrainCollator(tokenizer, a.query_len, a.passage_len)([dataset[i] for i in range(a.batch)])

@@ -129,9 +129,14 @@ class RerankCollator:
     query_prefix: str = ""
     passage_prefix: str = ""
 
+    def pair_ids(self, queries: list[str], passages: list[dict]) -> list[list[int]]:
+        """Token ids of each (query, passage) pair; passages are {"text", "title"?} dicts."""
+        queries = [format_text(q, self.query_prefix) for q in queries]
+        passages = [format_text(p["text"], self.passage_prefix, p.get("title", "")) for p in passages]
+        return tokenize_pairs(self.tokenizer, queries, passages, self.query_max_len, self.max_len)
+
     def __call__(self, examples: list[dict]) -> dict:
-        queries = [format_text(ex["query"], self.query_prefix) for ex in examples for _ in ex["passages"]]
-        passages = [format_text(p["text"], self.passage_prefix, p.get("title", ""))
-                    for ex in examples for p in ex["passages"]]
-        ids = tokenize_pairs(self.tokenizer, queries, passages, self.query_max_len, self.max_len)
-        return {"pairs": pad(self.tokenizer, ids), "group_size": len(examples[0]["passages"])}
+        queries = [ex["query"] for ex in examples for _ in ex["passages"]]
+        passages = [p for ex in examples for p in ex["passages"]]
+        return {"pairs": pad(self.tokenizer, self.pair_ids(queries, passages)),
+                "group_size": len(examples[0]["passages"])}

@@ -61,8 +61,8 @@ def grad_cache_step(
     fp16 loss scaling); `no_sync` is a context that stops DDP from all-reducing
     gradients, used for every chunk but the last.
     """
-    chunks = [(embed_query, c) for c in split_batch(query, q_chunk_size)]
-    chunks += [(embed_passage, c) for c in split_batch(passage, p_chunk_size)]
+    q_chunks = split_batch(query, q_chunk_size)
+    chunks = [(embed_query, c) for c in q_chunks] + [(embed_passage, c) for c in split_batch(passage, p_chunk_size)]
 
     # 1. embeddings without a graph, remembering each chunk's random state
     states, reps = [], []
@@ -70,7 +70,7 @@ def grad_cache_step(
         for embed, chunk in chunks:
             states.append(RandomState())
             reps.append(embed(chunk))
-    n_q = len(split_batch(query, q_chunk_size))
+    n_q = len(q_chunks)
 
     # 2. loss on the embeddings; its gradient with respect to each embedding
     leaves = [r.detach().requires_grad_() for r in reps]

@@ -51,6 +51,11 @@ def unwrap(model):
     return getattr(model, "module", model)
 
 
+def loss_scale(model) -> int:
+    """Factor the model's training loss carries on top of the true loss (EncoderModel.loss_scale)."""
+    return getattr(unwrap(model), "loss_scale", 1)
+
+
 class RetrieverTrainer(Trainer):
     """Trainer whose args are RetrieverTrainingArguments."""
 
@@ -72,7 +77,7 @@ class RetrieverTrainer(Trainer):
         """Self-paced weight of this batch's task (1 when off or the batch has no task)."""
         if self.task_weights is None or task is None:
             return 1.0
-        return self.task_weights.update(task, loss.item() / getattr(unwrap(self.model), "loss_scale", 1))
+        return self.task_weights.update(task, loss.item() / loss_scale(self.model))
 
     def log(self, logs: dict, *args, **kwargs):
         if self.task_weights is not None and "loss" in logs:
@@ -93,7 +98,7 @@ class RetrieverTrainer(Trainer):
             loss = super().training_step(model, inputs, num_items_in_batch)
         # Log the true loss: cross-device training multiplies it by the world size (see
         # EncoderModel.loss_from_reps), which is a gradient correction, not a worse loss.
-        return loss / getattr(unwrap(model), "loss_scale", 1)
+        return loss / loss_scale(model)
 
     def grad_cache_training_step(self, model, inputs) -> torch.Tensor:
         model.train()

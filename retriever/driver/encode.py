@@ -24,7 +24,7 @@ from retriever.collator import format_text, pad, read_text_format, tokenize, tra
 from retriever.data import load_corpus, load_qrels, load_queries
 from retriever.io import atomic_write
 from retriever.modeling import EncoderModel
-from retriever.modeling.loading import load_tokenizer
+from retriever.modeling.loading import best_device, load_tokenizer
 from retriever.driver import run_cli, setup_logging
 
 logger = logging.getLogger(__name__)
@@ -89,8 +89,7 @@ def load_encoder(model_dir: str, pooling: str = "last", normalize: bool = True, 
     fmt = read_text_format(model_dir)
     tokenizer = load_tokenizer(model_dir, fmt.get("padding_side", padding_side))
     model = EncoderModel.load(model_dir, pooling, normalize)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    return model.to(device).eval(), tokenizer, fmt
+    return model.to(best_device()).eval(), tokenizer, fmt
 
 
 def device_of(model) -> str:
@@ -114,9 +113,10 @@ def main(argv=None):
     poolings = args.poolings.split(",") if args.poolings else [model.pooling]
     by_pooling = encode_texts(model, tokenizer, texts, max_len, args.batch_size, device,
                               args.bf16, args.fp16, desc=f"encode {kind}", poolings=poolings)
+    model_name = str(Path(model_dir).resolve()) if Path(model_dir).exists() else model_dir
     outputs = []
     for pooling, embeddings in by_pooling.items():
-        meta = {"model": str(Path(model_dir).resolve()) if Path(model_dir).exists() else model_dir,
+        meta = {"model": model_name,
                 "dim": int(embeddings.shape[1]), "kind": kind, "max_len": max_len, "prefix": prefix,
                 "pooling": pooling, "normalize": model.normalize,
                 "shard": [args.shard_id, args.num_shards]}

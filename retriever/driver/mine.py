@@ -18,7 +18,7 @@ from typing import Optional
 from transformers import HfArgumentParser
 
 from retriever.bm25 import BM25Index
-from retriever.collator import format_text
+from retriever.collator import format_text, trained_prefix
 from retriever.data import load_corpus, load_qrels, load_queries
 from retriever.io import atomic_write
 from retriever.driver import run_cli, setup_logging
@@ -50,14 +50,15 @@ def dense_ranker(docs: list[dict], model_dir: str, batch_size: int):
     from retriever.driver.search import build_index, search
 
     model, tokenizer, fmt = load_encoder(model_dir)
+    q_prefix, p_prefix = trained_prefix(fmt, "query"), trained_prefix(fmt, "passage")
 
     def embed(texts, kind):
-        texts = [format_text(t, fmt.get(f"{kind}_prefix", "")) for t in texts]
         return encode_texts(model, tokenizer, texts, fmt.get(f"{kind}_max_len", 128), batch_size,
                             device_of(model), desc=f"mine: encode {kind}")[model.pooling]
 
-    index = build_index(embed([format_text(d["text"], title=d["title"]) for d in docs], "passage"))
-    return lambda queries, depth: search(index, embed(queries, "query"), depth)[1]
+    index = build_index(embed([format_text(d["text"], p_prefix, d["title"]) for d in docs], "passage"))
+    return lambda queries, depth: search(index, embed([format_text(q, q_prefix) for q in queries], "query"),
+                                         depth)[1]
 
 
 def mine_groups(docs: list[dict], queries: dict, qrels: dict, n_negatives: int, skip_top: int, depth: int,

@@ -18,11 +18,11 @@ import torch
 from tqdm import tqdm
 from transformers import HfArgumentParser
 
-from retriever.collator import format_text, pad, read_text_format, tokenize_pairs
+from retriever.collator import RerankCollator, pad, read_text_format
 from retriever.data import load_corpus, load_queries, load_train_groups
 from retriever.io import atomic_write
 from retriever.metrics import read_trec_run
-from retriever.modeling.loading import load_tokenizer
+from retriever.modeling.loading import best_device, load_tokenizer
 from retriever.modeling.reranker import RerankerModel
 from retriever.driver import run_cli, setup_logging
 from retriever.driver.encode import autocast
@@ -56,29 +56,28 @@ class RerankArguments:
 
 
 class PairScorer:
-    """Scores (query, passage) texts in batches with the re-ranker's own text format."""
+    """Scores (query, passage) pairs in batches with the re-ranker's own text format."""
 
     def __init__(self, model_dir: str, batch_size: int, bf16: bool = False, fp16: bool = False):
         fmt = read_text_format(model_dir)
-        self.query_prefix, self.passage_prefix = fmt.get("query_prefix", ""), fmt.get("passage_prefix", "")
-        self.query_max_len = fmt.get("query_max_len", 32)
-        self.max_len = self.query_max_len + fmt.get("passage_max_len", 128)
-        self.tokenizer = load_tokenizer(model_dir, fmt.get("padding_side", "right"))
-        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        query_max_len = fmt.get("query_max_len", 32)
+        tokenizer = load_tokenizer(model_dir, fmt.get("padding_side", "right"))
+        # the collator the re-ranker was trained with: same prefixes, lengths, pair layout
+        self.collator = RerankCollator(tokenizer, query_max_len, query_max_len + fmt.get("passage_max_len", 128),
+                                       fmt.get("query_prefix", ""), fmt.get("passage_prefix", ""))
+        self.device = best_device()
         self.model = RerankerModel.load(model_dir).to(self.device).eval()
         self.batch_size, self.bf16, self.fp16 = batch_size, bf16, fp16
 
     @torch.inference_mode()
-    def __call__(self, queries: list[str], passages: list[tuple[str, str]], desc: str = "rerank") -> list[float]:
-        """passages: (title, text) pairs, one per query."""
-        queries = [format_text(q, self.query_prefix) for q in queries]
-        passages = [format_text(text, self.passage_prefix, title) for title, text in passages]
-        ids = tokenize_pairs(self.tokenizer, queries, passages, self.query_max_len, self.max_len)
+    def __call__(self, queries: list[str], passages: list[dict], desc: str = "rerank") -> list[float]:
+        """passages: {"text", "title"?} dicts, one per query."""
+        ids = self.collator.pair_ids(queries, passages)
         order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))  # similar lengths batch together
         scores = [0.0] * len(ids)
         for start in tqdm(range(0, len(order), self.batch_size), desc=desc, unit="batch"):
             rows = order[start:start + self.batch_size]
-            batch = {k: v.to(self.device) for k, v in pad(self.tokenizer, [ids[i] for i in rows]).items()}
+            batch = {k: v.to(self.device) for k, v in pad(self.collator.tokenizer, [ids[i] for i in rows]).items()}
             with autocast(self.device, self.bf16, self.fp16):
                 out = self.model.score(batch).float().cpu().tolist()
             for i, s in zip(rows, out):
@@ -94,7 +93,7 @@ def rerank_run(scorer: PairScorer, run: dict, queries: dict, docs: dict, depth: 
     if missing:
         raise FileNotFoundError(f"the run names ids not in the data ({missing[:3]}...): "
                                 "give the --data_dir the run was searched on")
-    scores = scorer([queries[q] for q, _ in pairs], [(docs[d]["title"], docs[d]["text"]) for _, d in pairs])
+    scores = scorer([queries[q] for q, _ in pairs], [docs[d] for _, d in pairs])
     out = {q: {} for q in run}
     for (q, d), s in zip(pairs, scores):
         out[q][d] = s
@@ -109,8 +108,7 @@ def rerank_run(scorer: PairScorer, run: dict, queries: dict, docs: dict, depth: 
 def score_groups(scorer: PairScorer, groups_file: str, output_file: str) -> None:
     groups = load_train_groups(groups_file)
     items = [(g["query"], p) for g in groups for p in g["positive_passages"] + (g.get("negative_passages") or [])]
-    scores = iter(scorer([q for q, _ in items], [(p.get("title", ""), p["text"]) for _, p in items],
-                         desc="teacher scores"))
+    scores = iter(scorer([q for q, _ in items], [p for _, p in items], desc="teacher scores"))
     with atomic_write(output_file) as f:
         for g in groups:
             for p in g["positive_passages"] + (g.get("negative_passages") or []):

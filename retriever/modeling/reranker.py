@@ -19,7 +19,8 @@ from transformers.utils import ModelOutput
 
 from retriever.io import write_json
 from retriever.modeling.encoder import pool
-from retriever.modeling.loading import load_base_model, load_trained_base, save_base, with_lora
+from retriever.modeling.loading import (enable_activation_checkpointing, load_base_model, load_trained_base,
+                                       save_base, with_lora)
 from retriever.modeling.loss import listwise_loss
 
 logger = logging.getLogger(__name__)
@@ -66,10 +67,7 @@ class RerankerModel(nn.Module):
 
     def activation_checkpointing_enable(self, activation_checkpointing_kwargs=None, **kwargs):
         """Called by Trainer for --activation_checkpointing; the base model does the work."""
-        self.encoder.activation_checkpointing_enable(
-            activation_checkpointing_kwargs=activation_checkpointing_kwargs, **kwargs)
-        if hasattr(self.encoder, "enable_input_require_grads"):
-            self.encoder.enable_input_require_grads()
+        enable_activation_checkpointing(self.encoder, activation_checkpointing_kwargs, **kwargs)
 
     def score(self, pairs: dict) -> torch.Tensor:
         """Tokenised (query, passage) pairs -> scores (n_pairs,)."""
