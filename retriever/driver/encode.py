@@ -57,25 +57,48 @@ def autocast(device: str, bf16: bool, fp16: bool):
     return contextlib.nullcontext()
 
 
+def half_weights(model, device: str, bf16: bool, fp16: bool):
+    """On a GPU, --bf16/--fp16 encode casts the weights themselves: inference needs no
+    fp32 master copy, and autocast would re-cast every weight in every forward."""
+    if device == "cuda" and (bf16 or fp16):
+        model = model.to(torch.bfloat16 if bf16 else torch.float16)
+    return model
+
+
 @torch.inference_mode()
 def encode_texts(model: EncoderModel, tokenizer, texts: list[str], max_len: int, batch_size: int,
-                 device: str = "cpu", bf16: bool = False, fp16: bool = False, desc: str = "encode",
+                 device: Optional[str] = None, bf16: bool = False, fp16: bool = False, desc: str = "encode",
                  poolings: Optional[list[str]] = None) -> dict[str, np.ndarray]:
-    """{pooling: embeddings (n, dim) float32 in the order of `texts`}; default: the model's pooling."""
+    """{pooling: embeddings (n, dim) float32 in the order of `texts`}; default: the model's pooling.
+
+    `device` defaults to the one the model is on."""
+    if not texts:
+        raise ValueError("encode_texts: no texts to encode")
     poolings = poolings or [model.pooling]
+    device = device or device_of(model)
     token_ids = tokenize(tokenizer, texts, max_len)
     order = sorted(range(len(texts)), key=lambda i: -len(token_ids[i]))  # longest first: OOM shows at once
-    out = {}
+    # On a GPU nothing below waits for the GPU: inputs go up from pinned memory and
+    # embeddings come back asynchronously, so Python pads batch k+1 while batch k runs.
+    cuda = device == "cuda"
+    parts = {mode: [] for mode in poolings}
     with tqdm(total=len(texts), desc=desc, unit="text") as bar:
         for start in range(0, len(order), batch_size):
             rows = order[start:start + batch_size]
-            batch = {k: v.to(device) for k, v in pad(tokenizer, [token_ids[i] for i in rows]).items()}
+            batch = pad(tokenizer, [token_ids[i] for i in rows])
+            batch = {k: (v.pin_memory() if cuda else v).to(device, non_blocking=cuda) for k, v in batch.items()}
             with autocast(device, bf16, fp16):
                 reps = model.encode_poolings(batch, poolings)
             for mode, r in reps.items():
-                r = r.float().cpu().numpy()  # (batch, dim)
-                out.setdefault(mode, np.empty((len(texts), r.shape[1]), dtype=np.float32))[rows] = r
+                parts[mode].append(r.float().to("cpu", non_blocking=cuda))  # (batch, dim)
             bar.update(len(rows))
+    if cuda:
+        torch.cuda.synchronize()  # the asynchronous copies above have landed
+    out = {}
+    for mode, chunks in parts.items():
+        embeddings = np.empty((len(texts), chunks[0].shape[1]), dtype=np.float32)
+        embeddings[order] = torch.cat(chunks).numpy()  # back to the order of `texts`
+        out[mode] = embeddings
     return out
 
 
@@ -103,11 +126,16 @@ def main(argv=None):
     model, tokenizer, fmt = load_encoder(model_dir, model_args.pooling, model_args.normalize,
                                          model_args.padding_side)
     device = device_of(model)
+    model = half_weights(model, device, args.bf16, args.fp16)
     kind = "query" if args.encode_is_query else "passage"
     prefix = args.prefix if args.prefix is not None else trained_prefix(fmt, kind, args.task)
     max_len = args.max_len or fmt.get(f"{kind}_max_len", 32 if args.encode_is_query else 128)
 
     ids, texts = load_texts(args, prefix)
+    if not texts:
+        source = (f"qrels/{args.split}.tsv of {args.data_dir}" if args.encode_is_query
+                  else f"shard {args.shard_id} of {args.data_dir}")
+        raise ValueError(f"nothing to encode: no {kind} texts in {source}")
     logger.info("encoding %d %s texts (max %d tokens) with %s on %s", len(texts), kind, max_len, model_dir, device)
 
     poolings = args.poolings.split(",") if args.poolings else [model.pooling]

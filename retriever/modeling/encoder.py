@@ -132,7 +132,8 @@ class EncoderModel(nn.Module):
         Comparing poolings of a base model then costs one pass, not one per pooling.
         """
         out = self.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
-        reps = {mode: pool(out.last_hidden_state, batch["attention_mask"], mode) for mode in poolings}
+        hidden = out.last_hidden_state.float()  # pool and normalise in fp32, also under bf16/fp16
+        reps = {mode: pool(hidden, batch["attention_mask"], mode) for mode in poolings}
         return {mode: F.normalize(r, dim=-1) if self.normalize else r for mode, r in reps.items()}
 
     # Queries and passages share one encoder; two names keep call sites readable.

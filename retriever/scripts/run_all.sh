@@ -27,6 +27,8 @@ RERANK=${RERANK:-0}                # 1: train a cross-encoder on the same groups
 RERANK_DEPTH=${RERANK_DEPTH:-10}   # passages re-scored per query
 ROUND2=${ROUND2:-0}                # 1: mine negatives with the fine-tuned model, train round 2 (same recipe)
 MINE_QUERIES=${MINE_QUERIES:-200} MINE_DOCS=${MINE_DOCS:-500}   # round-2 mining corpus (train split subset)
+BF16=${BF16:-0}                    # 1: bf16 training and encoding (for GPUs; slow on most CPUs)
+half=""; [[ $BF16 == 1 ]] && half="--bf16"
 # recipe for 2 CPU cores (README, "The offline demo"). Mean pooling: SmolLM2-Instruct's hidden
 # state at EOS carries almost no content before training, and a few CPU minutes cannot teach it.
 export POOLING=${POOLING:-mean}
@@ -79,7 +81,8 @@ done
 
 stage "fine-tune on $main_set $TRAIN_SPLIT"
 t=$SECONDS
-MODEL="$MODEL" TRAIN_DATA="$RUN_DIR/train_groups.jsonl" OUTPUT_DIR="$RUN_DIR/model" bash "$HERE/train_msmarco.sh"
+MODEL="$MODEL" TRAIN_DATA="$RUN_DIR/train_groups.jsonl" OUTPUT_DIR="$RUN_DIR/model" EXTRA_ARGS="$half" \
+  bash "$HERE/train_msmarco.sh"
 t_train=$((SECONDS - t))
 
 if [[ $ROUND2 == 1 ]]; then
@@ -90,7 +93,7 @@ if [[ $ROUND2 == 1 ]]; then
   $PYTHON -m retriever.driver.mine --data_dir "$RUN_DIR/mine-data" --split "$TRAIN_SPLIT" \
     --encoder "$RUN_DIR/model" --output_file "$RUN_DIR/train_groups.round2.jsonl"
   MODEL="$MODEL" TRAIN_DATA="$RUN_DIR/train_groups.round2.jsonl" OUTPUT_DIR="$RUN_DIR/model-round2" \
-    bash "$HERE/train_msmarco.sh"
+    EXTRA_ARGS="$half" bash "$HERE/train_msmarco.sh"
   t_round2=$((SECONDS - t))
 fi
 if [[ $RERANK == 1 ]]; then
@@ -99,7 +102,7 @@ if [[ $RERANK == 1 ]]; then
   $PYTHON -m retriever.driver.train_reranker --model_name_or_path "$MODEL" --train_data "$RUN_DIR/train_groups.jsonl" \
     --output_dir "$RUN_DIR/reranker" --train_group_size "$GROUP_SIZE" --per_device_train_batch_size "$BATCH_SIZE" \
     --learning_rate "$LEARNING_RATE" --warmup_steps "$WARMUP_STEPS" --max_steps "$MAX_STEPS" --lora "$LORA" \
-    --query_max_len "$QUERY_MAX_LEN" --passage_max_len "$PASSAGE_MAX_LEN"
+    --query_max_len "$QUERY_MAX_LEN" --passage_max_len "$PASSAGE_MAX_LEN" $half
   t_reranker=$((SECONDS - t))
 fi
 
@@ -107,8 +110,8 @@ fi
 trained_model() {
   local data="$RUN_DIR/$2/data"
   MODEL_DIR="$1" DATA_DIR="$data" SPLIT="$3" EMB_DIR="$4/emb" QUERY_MAX_LEN= PASSAGE_MAX_LEN= \
-    bash "$HERE/encode_fiqa.sh"
-  EMB_DIR="$4/emb" DATA_DIR="$data" SPLIT="$3" OUTPUT_DIR="$4" NAME="$5" bash "$HERE/search_fiqa.sh"
+    EXTRA_ARGS="$half" bash "$HERE/encode_fiqa.sh"
+  EMB_DIR="$4/emb" DATA_DIR="$data" SPLIT="$3" OUTPUT_DIR="$4" NAME="$5" EXTRA_ARGS= bash "$HERE/search_fiqa.sh"
 }
 
 # evaluate SET SPLIT: BM25, zero-shot (all poolings in one encode pass), fine-tuned, on $RUN_DIR/SET/data
@@ -123,12 +126,12 @@ evaluate() {
     stage "$set: base model zero-shot ($ZERO_SHOT_POOLINGS pooling, one pass)"
     t=$SECONDS
     MODEL_DIR="$MODEL" DATA_DIR="$data" SPLIT="$split" EMB_DIR="$out/zeroshot-{pooling}/emb" \
-      EXTRA_ARGS="--poolings ${ZERO_SHOT_POOLINGS// /,}" bash "$HERE/encode_fiqa.sh"
+      EXTRA_ARGS="--poolings ${ZERO_SHOT_POOLINGS// /,} $half" bash "$HERE/encode_fiqa.sh"
     t_encode=$((SECONDS - t))
     for pooling in $ZERO_SHOT_POOLINGS; do
       t=$SECONDS
       EMB_DIR="$out/zeroshot-$pooling/emb" DATA_DIR="$data" SPLIT="$split" OUTPUT_DIR="$out/zeroshot-$pooling" \
-        NAME="zero-shot ($pooling)" bash "$HERE/search_fiqa.sh"
+        NAME="zero-shot ($pooling)" EXTRA_ARGS= bash "$HERE/search_fiqa.sh"
       times+=("$set/zeroshot-$pooling=$((SECONDS - t + t_encode))")
     done
   fi
