@@ -4,7 +4,9 @@
     python benchmarks/train_throughput.py --train_data G.jsonl --steps 20 --batch 32 --group 4 --bf16  # GPU
 
 Both run on the same device (a GPU when torch sees one), the same batches, AdamW
-and, with --bf16, bf16 autocast; the first step of each is an untimed warm-up.
+and, with --bf16, bf16 autocast. The bare loop runs first, once untimed over every
+batch (kernel choice and allocator caches then serve both sides); the first timed
+step of each side is dropped.
 """
 import argparse
 import time
