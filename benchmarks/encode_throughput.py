@@ -14,20 +14,19 @@ import time
 import numpy as np
 import torch
 
+from common import sync, where
 from retriever.collator import format_text, tokenize
 from retriever.data import load_corpus
-from retriever.driver.encode import encode_texts, half_weights
+from retriever.driver.encode import autocast, encode_texts, half_weights
 from retriever.modeling import EncoderModel
 from retriever.modeling.loading import best_device, load_tokenizer, resolve_model_path
 
 
 def timed(fn, device: str) -> tuple[float, np.ndarray]:
-    if device == "cuda":
-        torch.cuda.synchronize()
+    sync(device)
     start = time.perf_counter()
     result = fn()
-    if device == "cuda":
-        torch.cuda.synchronize()
+    sync(device)
     return time.perf_counter() - start, result
 
 
@@ -71,11 +70,9 @@ def main():
                 for ids in tokenize(tokenizer, texts, a.max_len)]
 
     @torch.inference_mode()
-    def theirs():
-        if device == "cpu" and a.bf16:
-            with torch.autocast("cpu", dtype=torch.bfloat16):
-                return st.encode(st_texts, batch_size=a.batch_size, show_progress_bar=False)
-        return st.encode(st_texts, batch_size=a.batch_size, show_progress_bar=False)
+    def theirs():  # on a GPU its weights are already bf16; on a CPU, autocast as ours does
+        with autocast(device, a.bf16 and device == "cpu", False):
+            return st.encode(st_texts, batch_size=a.batch_size, show_progress_bar=False)
 
     warm = texts[: 2 * a.batch_size]
     encode_texts(model, tokenizer, warm, a.max_len, a.batch_size, device, a.bf16)
@@ -88,9 +85,8 @@ def main():
         t_theirs.append(t)
     t_ours, t_theirs = statistics.median(t_ours), statistics.median(t_theirs)
     cosine = float(np.mean(np.sum(mine * np.asarray(other, dtype=np.float32), axis=1)))
-    where = torch.cuda.get_device_name() if device == "cuda" else f"cpu, {torch.get_num_threads()} threads"
     print(f"{len(texts)} passages of {a.data_dir}, max {a.max_len} tokens, batch {a.batch_size}, "
-          f"{'bf16' if a.bf16 else 'fp32'}, {where}; median of {a.repeat} after a warm-up")
+          f"{'bf16' if a.bf16 else 'fp32'}, {where(device)}; median of {a.repeat} after a warm-up")
     print(f"  ours                  : {len(texts) / t_ours:9.2f} passages/s")
     print(f"  SentenceTransformer   : {len(texts) / t_theirs:9.2f} passages/s")
     print(f"  ratio ours/baseline   : {t_theirs / t_ours:.2f}x   (mean cosine between the two: {cosine:.4f})")

@@ -21,6 +21,7 @@ import time
 
 import torch
 
+from common import sync
 from retriever.arguments import ModelArguments
 from retriever.collator import TrainCollator
 from retriever.data import TrainDataset, load_train_groups
@@ -81,8 +82,7 @@ def run_mode(a) -> dict:
     start = time.perf_counter()
     with PeakRss() as rss:
         loss = step()
-        if device == "cuda":
-            torch.cuda.synchronize()
+        sync(device)
     seconds = time.perf_counter() - start
     peak = torch.cuda.max_memory_allocated() - base if device == "cuda" else rss.peak - rss.start
     return {"mode": a.mode, "device": device, "loss": loss, "seconds": seconds, "peak_extra_mb": peak / 2**20}

@@ -14,16 +14,12 @@ import time
 import torch
 from transformers import TrainerCallback
 
+from common import sync, where
 from retriever.arguments import ModelArguments
 from retriever.collator import TrainCollator
 from retriever.data import TrainDataset, load_train_groups
 from retriever.modeling import EncoderModel
 from retriever.trainer import RetrieverTrainer, RetrieverTrainingArguments
-
-
-def sync(device: str):
-    if device == "cuda":
-        torch.cuda.synchronize()  # a step's time is its GPU work, not its kernel launches
 
 
 class StepTimer(TrainerCallback):
@@ -101,9 +97,8 @@ def main():
     trainer._get_train_sampler = lambda *_, **__: torch.utils.data.SequentialSampler(items)
     trainer.train()
     t_ours = sum(timer.times[1:])
-    where = torch.cuda.get_device_name() if device == "cuda" else f"cpu, {torch.get_num_threads()} threads"
     print(f"{a.steps} timed steps of {a.batch} queries x {a.group} passages, max {a.max_len} tokens; "
-          f"{n_tokens} real tokens, {'bf16' if a.bf16 else 'fp32'}, {where}")
+          f"{n_tokens} real tokens, {'bf16' if a.bf16 else 'fp32'}, {where(device)}")
     print(f"  bare PyTorch loop : {n_tokens / t_bare:8.1f} tokens/s")
     print(f"  ours (Trainer)    : {n_tokens / t_ours:8.1f} tokens/s")
     print(f"  ratio ours/bare   : {t_bare / t_ours:.2f}x")

@@ -46,7 +46,7 @@ def bm25_ranker(docs: list[dict]):
 
 def dense_ranker(docs: list[dict], model_dir: str, batch_size: int):
     """Encode the corpus once with a trained retriever; rank queries by FAISS inner product."""
-    from retriever.driver.encode import device_of, encode_texts, load_encoder
+    from retriever.driver.encode import encode_texts, load_encoder
     from retriever.driver.search import build_index, search
 
     model, tokenizer, fmt = load_encoder(model_dir)
@@ -54,7 +54,7 @@ def dense_ranker(docs: list[dict], model_dir: str, batch_size: int):
 
     def embed(texts, kind):
         return encode_texts(model, tokenizer, texts, fmt.get(f"{kind}_max_len", 128), batch_size,
-                            device_of(model), desc=f"mine: encode {kind}")[model.pooling]
+                            desc=f"mine: encode {kind}")[model.pooling]
 
     index = build_index(embed([format_text(d["text"], p_prefix, d["title"]) for d in docs], "passage"))
     return lambda queries, depth: search(index, embed([format_text(q, q_prefix) for q in queries], "query"),
