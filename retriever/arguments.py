@@ -9,6 +9,8 @@ search: SearchArguments (its own small set)
 from dataclasses import dataclass, field
 from typing import Optional
 
+from retriever.collator import check_template
+from retriever.io import check_counts
 from retriever.modeling.encoder import POOLING_MODES
 from retriever.modeling.loading import DEFAULT_MODEL, PADDING_SIDES
 
@@ -56,8 +58,15 @@ class DataArguments:
     train_group_size: int = field(default=10, metadata={"help": "Passages per query: 1 positive + negatives."})
     query_max_len: int = field(default=32, metadata={"help": "Tokens per query, EOS included."})
     passage_max_len: int = field(default=128, metadata={"help": "Tokens per passage, EOS included."})
-    query_prefix: str = field(default="", metadata={"help": "Text put before every query."})
-    passage_prefix: str = field(default="", metadata={"help": "Text put before every passage."})
+    query_template: str = field(default="{text}", metadata={
+        "help": "How a query is shown to the model; {text} stands for the query. Truncation cuts "
+                "the text only, never the template, e.g. 'This sentence : \"{text}\" means in one word:\"'."})
+    passage_template: str = field(default="{text}", metadata={
+        "help": "The same for passages ({text} = title + text)."})
+    append_eos: bool = field(default=True, metadata={
+        "help": "Append EOS after the (templated) text; last-token pooling then reads the EOS state."})
+    query_prefix: str = field(default="", metadata={"help": "Text put before every query (before the template)."})
+    passage_prefix: str = field(default="", metadata={"help": "Text put before every passage (before the template)."})
     max_train_groups: Optional[int] = field(default=None, metadata={"help": "Use only the first N groups."})
     train_files: list[str] = field(default_factory=list, metadata={
         "help": "Multi-task: several training files, each 'task=path' (or a path, task = file stem); "
@@ -66,8 +75,10 @@ class DataArguments:
         "help": "JSON {task: {query_prefix, passage_prefix}}: per-task prefixes."})
 
     def __post_init__(self):
-        if self.train_group_size < 1:
-            raise ValueError(f"--train_group_size must be >= 1; got {self.train_group_size}")
+        check_counts(self, "train_group_size", "max_train_groups")
+        check_counts(self, "query_max_len", "passage_max_len", minimum=2)
+        check_template(self.query_template, "query_template")
+        check_template(self.passage_template, "passage_template")
 
 
 @dataclass
@@ -82,7 +93,13 @@ class EncodeArguments:
     output_file: str = field(default="runs/embeddings/corpus.npz")
     batch_size: int = field(default=32)
     max_len: Optional[int] = field(default=None, metadata={"help": "Default: the training run's length."})
-    prefix: Optional[str] = field(default=None, metadata={"help": "Default: the training run's prefix."})
+    # How text is shaped; each defaults to the model's own (text_format.json), or the base defaults.
+    # Give the same values to the query and the corpus encode: search compares them.
+    query_template: Optional[str] = field(default=None, metadata={"help": "Template with {text} for queries."})
+    passage_template: Optional[str] = field(default=None, metadata={"help": "Template with {text} for passages."})
+    query_prefix: Optional[str] = field(default=None, metadata={"help": "Text before every query."})
+    passage_prefix: Optional[str] = field(default=None, metadata={"help": "Text before every passage."})
+    append_eos: Optional[bool] = field(default=None, metadata={"help": "Append EOS after the text."})
     task: Optional[str] = field(default=None, metadata={
         "help": "Multi-task model: use this task's trained prefixes."})
     bf16: bool = field(default=False, metadata={"help": "bfloat16 autocast (CPU or GPU)."})
@@ -95,6 +112,10 @@ class EncodeArguments:
                 "contain '{pooling}', e.g. runs/zs-{pooling}/corpus.npz."})
 
     def __post_init__(self):
+        check_counts(self, "batch_size", "num_shards", "max_len", "max_docs")
+        for kind in ("query", "passage"):
+            if getattr(self, f"{kind}_template") is not None:
+                check_template(getattr(self, f"{kind}_template"), f"{kind}_template")
         if self.poolings:
             for mode in self.poolings.split(","):
                 check_choice("poolings", mode, POOLING_MODES)
@@ -127,3 +148,4 @@ class SearchArguments:
 
     def __post_init__(self):
         check_choice("index_type", self.index_type, ("flat", "ivf", "hnsw"))
+        check_counts(self, "depth", "nprobe", "hnsw_m", "ef_search", "batch_size")

@@ -1,55 +1,141 @@
-"""Text -> token ids: prefixes, truncation, the forced EOS, padding.
+"""Text -> token ids: templates and prefixes, truncation inside the template, EOS, padding.
 
-`format_text` and `tokenize` are the one place where a text is shaped for the
-model; training, encoding and every driver go through them.
+`tokenize` is the one place where a text is shaped for the model, and `TextFormat`
+the one spec of how a trained model reads text; training, encoding, mining and
+re-ranking go through them.
 """
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Optional
 
 import torch
 
-# Written beside a trained model: the prefixes and lengths it was trained with,
-# which encode reuses so queries and passages are shaped the same way.
+from retriever.io import write_json
+
+# Written beside a trained model: how it reads text (templates, prefixes, EOS, lengths),
+# which encode, mine and rerank reuse so queries and passages are shaped as in training.
 TEXT_FORMAT_FILE = "text_format.json"
+PLACEHOLDER = "{text}"
+KINDS = ("query", "passage")
 
 
-def read_text_format(model_dir: str) -> dict:
-    """The trained model's prefixes and max lengths (empty for a base model)."""
-    path = Path(model_dir) / TEXT_FORMAT_FILE
-    return json.loads(path.read_text()) if path.is_file() else {}
+def check_template(template: str, flag: str = "template") -> str:
+    if template.count(PLACEHOLDER) != 1:
+        raise ValueError(f"--{flag} must contain '{PLACEHOLDER}' exactly once; got {template!r}")
+    return template
 
 
-def trained_prefix(fmt: dict, kind: str, task: Optional[str] = None) -> str:
-    """The prefix a trained model expects for `kind` ("query"/"passage"), per task if multi-task."""
-    if task is None:
-        return fmt.get(f"{kind}_prefix", "")
-    instructions = fmt.get("task_instructions") or {}
-    if task not in instructions:
-        raise ValueError(f"unknown task '{task}'; the model was trained with: {', '.join(instructions) or 'none'}")
-    return instructions[task].get(f"{kind}_prefix", fmt.get(f"{kind}_prefix", ""))
+@dataclass
+class TextFormat:
+    """How a model reads text: the spec training writes and encode, mine and rerank read.
+
+    The text a model sees for `kind` is `prefix + template` with the (title +) text in
+    place of {text}; truncation cuts the text only, so the template's tail (and the EOS
+    appended after it, when `append_eos`) always survive. Multi-task models carry
+    per-task prefixes in `task_instructions`.
+    """
+    query_template: str = PLACEHOLDER
+    passage_template: str = PLACEHOLDER
+    query_prefix: str = ""
+    passage_prefix: str = ""
+    append_eos: bool = True
+    query_max_len: int = 32
+    passage_max_len: int = 128
+    padding_side: str = "right"
+    task_instructions: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        for kind in KINDS:
+            check_template(getattr(self, f"{kind}_template"), f"{kind}_template")
+
+    def prefix(self, kind: str, task: Optional[str] = None) -> str:
+        """The prefix of "query" or "passage" texts (the task's own, for a multi-task model)."""
+        prefix = getattr(self, f"{kind}_prefix")
+        if task:
+            if task not in self.task_instructions:
+                raise ValueError(f"unknown task '{task}'; the model was trained with: "
+                                 f"{', '.join(self.task_instructions) or 'none'}")
+            prefix = self.task_instructions[task].get(f"{kind}_prefix", prefix)
+        return prefix
+
+    def template(self, kind: str, task: Optional[str] = None) -> str:
+        """The full template of "query" or "passage" texts: the prefix, then the template."""
+        return self.prefix(kind, task) + getattr(self, f"{kind}_template")
+
+    def max_len(self, kind: str) -> int:
+        return getattr(self, f"{kind}_max_len")
+
+    def tokenize(self, tokenizer, texts: list[str], kind: str, task: Optional[str] = None,
+                 max_len: Optional[int] = None) -> list[list[int]]:
+        return tokenize(tokenizer, texts, max_len or self.max_len(kind), self.template(kind, task), self.append_eos)
+
+    def save(self, model_dir) -> None:
+        write_json(Path(model_dir) / TEXT_FORMAT_FILE, asdict(self))
+
+    @classmethod
+    def read(cls, model_dir, **base_model_defaults) -> "TextFormat":
+        """The trained model's format; for a base model (no text_format.json), the defaults."""
+        path = Path(model_dir) / TEXT_FORMAT_FILE
+        if not path.is_file():
+            return cls(**base_model_defaults)
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in json.loads(path.read_text()).items() if k in known})
+
+
+def join_title(text: str, title: str = "") -> str:
+    """A passage as the model reads it: title, then body."""
+    return f"{title} {text}".strip() if title else text
 
 
 def format_text(text: str, prefix: str = "", title: str = "") -> str:
-    """The text a model sees before tokenisation: prefix, then title, then body."""
-    body = f"{title} {text}".strip() if title else text
-    return f"{prefix}{body}"
+    """Prefix, then title, then body: the plain text BM25 and the re-ranker read."""
+    return f"{prefix}{join_title(text, title)}"
 
 
-def tokenize(tokenizer, texts: list[str], max_len: int) -> list[list[int]]:
-    """Token ids per text, at most `max_len` long, always ending with EOS.
+def tokenize(tokenizer, texts: list[str], max_len: int, template: str = PLACEHOLDER,
+             append_eos: bool = True) -> list[list[int]]:
+    """The one place a text becomes token ids: template, truncation, EOS.
 
-    Truncation happens first, to max_len - 1, and EOS is appended after it, so it
-    is never cut off. Tokenizers that already end every text with EOS (or [SEP]
-    for BERT-style models) are not given a second one.
+    Each text is put in `template` (at {text}) and the whole string is tokenised, so
+    the ids equal what any other tool makes of that string. When it is longer than
+    max_len (minus one for EOS), the text, and only the text, is cut: the template's
+    head and tail are never truncated. With append_eos, EOS is added last, unless the
+    tokenizer already ends every text with it (BERT's [SEP]).
     """
-    if max_len < 2:
-        raise ValueError(f"max_len must be at least 2 (one token + EOS), got {max_len}")
+    head, tail = check_template(template).split(PLACEHOLDER)
+    budget = max_len - 1 if append_eos else max_len
+    full = tokenizer([head + t + tail for t in texts], add_special_tokens=True,
+                     return_attention_mask=False)["input_ids"]
     eos = tokenizer.eos_token_id
-    ids = tokenizer(texts, add_special_tokens=True, truncation=True, max_length=max_len - 1,
-                    return_attention_mask=False)["input_ids"]
-    return [seq if seq and seq[-1] == eos else seq + [eos] for seq in ids]
+    out = []
+    for text, ids in zip(texts, full):
+        if len(ids) > budget:
+            ids = cut_text(tokenizer, text, head, tail, len(ids), budget, max_len, template)
+        if append_eos and not (ids and ids[-1] == eos):
+            ids = ids + [eos]
+        out.append(ids)
+    return out
+
+
+def cut_text(tokenizer, text: str, head: str, tail: str, n_full: int, budget: int, max_len: int,
+             template: str) -> list[int]:
+    """Ids of head + (the text cut at a token boundary) + tail, at most `budget` long."""
+    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=tokenizer.is_fast)
+    text_ids = enc["input_ids"]
+    keep = len(text_ids) - (n_full - budget)  # text tokens that fit next to the template
+    while True:
+        if keep < 1:
+            raise ValueError(f"max_len {max_len} leaves no room for the text in the template {template!r}: "
+                             "raise the max length or shorten the template")
+        if tokenizer.is_fast:
+            cut = text[: enc["offset_mapping"][keep - 1][1]]
+        else:
+            cut = tokenizer.decode(text_ids[:keep])
+        ids = tokenizer(head + cut + tail, add_special_tokens=True, return_attention_mask=False)["input_ids"]
+        if len(ids) <= budget:
+            return ids
+        keep -= len(ids) - budget  # re-tokenising at the cut merged differently: cut further
 
 
 def pad(tokenizer, ids: list[list[int]]) -> dict[str, torch.Tensor]:
@@ -63,31 +149,21 @@ class TrainCollator:
     """(query, passages) examples -> {"query": batch, "passage": batch, ...}.
 
     Passages stay grouped by query, positive first: the layout the loss expects.
-    Multi-task: an example's "task" picks its prefixes from task_instructions; a
-    batch of one task carries "task"; when every passage has a teacher "score",
-    the batch carries "teacher_scores" (n_queries, group_size) for distillation.
+    Multi-task: an example's "task" picks its prefixes from the format's
+    task_instructions; a batch of one task carries "task"; when every passage has a
+    teacher "score", the batch carries "teacher_scores" (n_queries, group_size).
     """
     tokenizer: object
-    query_max_len: int = 32
-    passage_max_len: int = 128
-    query_prefix: str = ""
-    passage_prefix: str = ""
-    task_instructions: Optional[dict] = None
-
-    def prefixes(self, task: str) -> tuple[str, str]:
-        spec = (self.task_instructions or {}).get(task, {})
-        return spec.get("query_prefix", self.query_prefix), spec.get("passage_prefix", self.passage_prefix)
+    fmt: TextFormat = field(default_factory=TextFormat)
 
     def __call__(self, examples: list[dict]) -> dict:
-        queries, passages = [], []
-        for ex in examples:
-            q_prefix, p_prefix = self.prefixes(ex.get("task", ""))
-            queries.append(format_text(ex["query"], q_prefix))
-            passages += [format_text(p["text"], p_prefix, p.get("title", "")) for p in ex["passages"]]
-        batch = {
-            "query": pad(self.tokenizer, tokenize(self.tokenizer, queries, self.query_max_len)),
-            "passage": pad(self.tokenizer, tokenize(self.tokenizer, passages, self.passage_max_len)),
-        }
+        query_ids, passage_ids = [], []
+        for ex in examples:  # per example: its task may bring its own prefixes
+            task = ex.get("task") if ex.get("task") in self.fmt.task_instructions else None
+            query_ids += self.fmt.tokenize(self.tokenizer, [ex["query"]], "query", task)
+            passage_ids += self.fmt.tokenize(self.tokenizer, [join_title(p["text"], p.get("title", ""))
+                                                              for p in ex["passages"]], "passage", task)
+        batch = {"query": pad(self.tokenizer, query_ids), "passage": pad(self.tokenizer, passage_ids)}
         tasks = {ex.get("task", "") for ex in examples}
         if len(tasks) == 1 and "" not in tasks:
             batch["task"] = tasks.pop()
@@ -128,6 +204,12 @@ class RerankCollator:
     max_len: int = 160
     query_prefix: str = ""
     passage_prefix: str = ""
+
+    @classmethod
+    def from_format(cls, tokenizer, fmt: TextFormat) -> "RerankCollator":
+        """A pair is at most query_max_len + passage_max_len tokens, with the format's prefixes."""
+        return cls(tokenizer, fmt.query_max_len, fmt.query_max_len + fmt.passage_max_len,
+                   fmt.query_prefix, fmt.passage_prefix)
 
     def pair_ids(self, queries: list[str], passages: list[dict]) -> list[list[int]]:
         """Token ids of each (query, passage) pair; passages are {"text", "title"?} dicts."""

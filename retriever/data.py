@@ -21,9 +21,9 @@ from retriever.io import DataError, read_jsonl, require_id, require_text
 
 logger = logging.getLogger(__name__)
 
-MSMARCO_HUB = "Tevatron/msmarco-passage"
-FIQA_HUB = "BeIR/fiqa"
 BEIR_DOWNLOAD = "https://public.ukp.informatik.tu-darmstadt.de/thakur/BEIR/datasets/{name}.zip"
+BEIR_SETS = ("msmarco", "trec-covid", "nfcorpus", "nq", "hotpotqa", "fiqa", "arguana", "webis-touche2020",
+             "cqadupstack", "quora", "dbpedia-entity", "scidocs", "fever", "climate-fever", "scifact")
 
 
 # ---- training groups -------------------------------------------------------------
@@ -92,12 +92,16 @@ def iter_hub_rows(name: str, split: str):
         yield f"{name}[{split}] row {k}", record
 
 
-def load_train_groups(name_or_path: str, split: str = "train") -> list[dict]:
+def load_train_groups(name_or_path: str, split: str = "train", need_negatives: bool = False) -> list[dict]:
     """Read and validate all groups. Groups without a positive are skipped with a count:
-    they cannot teach anything, and real data (MS MARCO) has a few."""
+    they cannot teach anything, and real data (MS MARCO) has a few. With need_negatives
+    (--train_group_size > 1), a group without negatives is an error naming its line."""
     groups, skipped = [], 0
     for where, record in iter_group_rows(name_or_path, split):
         check_group(record, where)
+        if need_negatives and record["positive_passages"] and not record.get("negative_passages"):
+            raise DataError(f"{where}: group has no negative passages; use --train_group_size 1 "
+                            "(in-batch negatives only) or add negatives")
         if not record["positive_passages"]:
             skipped += 1
             continue
@@ -112,14 +116,16 @@ def load_train_groups(name_or_path: str, split: str = "train") -> list[dict]:
 class TrainDataset(Dataset):
     """One item = a query and `group_size` passages: a positive first, then negatives.
 
-    Sampling is seeded by (seed, index), so an item is the same whatever order the
-    trainer asks for it in: a resumed run sees the same data as an uninterrupted one.
+    Sampling is seeded by (seed, epoch, index), so an item is the same whatever order
+    the trainer asks for it in (a resumed run sees the same data as an uninterrupted
+    one), and each epoch draws other negatives. The trainer passes the epoch in with
+    `set_epoch` (retriever.trainer.DatasetEpochCallback).
     """
 
-    def __init__(self, groups: list[dict], group_size: int = 10, seed: int = 42):
+    def __init__(self, groups: list[dict], group_size: int = 10, seed: int = 42, epoch: int = 0):
         if group_size < 1:
             raise ValueError(f"train_group_size must be >= 1, got {group_size}")
-        self.groups, self.group_size, self.seed = groups, group_size, seed
+        self.groups, self.group_size, self.seed, self.epoch = groups, group_size, seed, epoch
         n_neg = group_size - 1
         short = sum(len(g.get("negative_passages") or []) < n_neg for g in groups)
         if n_neg and short:
@@ -131,9 +137,12 @@ class TrainDataset(Dataset):
     def __len__(self) -> int:
         return len(self.groups)
 
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
     def __getitem__(self, idx: int) -> dict:
         group = self.groups[idx]
-        rng = random.Random(self.seed * 1_000_003 + idx)
+        rng = random.Random(self.seed * 1_000_003 + idx + self.epoch * 2**40)
         positive = rng.choice(group["positive_passages"])
         negatives = list(group.get("negative_passages") or [])
         n_neg = self.group_size - 1
@@ -159,12 +168,11 @@ def beir_file(data_dir: str, name: str) -> Path:
     """Path of corpus.jsonl / queries.jsonl / qrels/<split>.tsv, with a helpful error."""
     path = Path(data_dir) / name
     if not path.exists():
-        dataset = Path(data_dir).name
-        raise FileNotFoundError(
-            f"{path} not found. Get the BEIR '{dataset}' set ({BEIR_DOWNLOAD.format(name=dataset)}), "
-            f"unzip it so that {data_dir}/corpus.jsonl exists, or point DATA_DIR / --data_dir "
-            "at another BEIR directory (e.g. ../shared/data/scifact)."
-        )
+        dataset = Path(data_dir).name.lower()
+        get = (f"Get the BEIR '{dataset}' set ({BEIR_DOWNLOAD.format(name=dataset)}), unzip it so that "
+               f"{data_dir}/{name} exists, or point" if dataset in BEIR_SETS else "Point")
+        raise FileNotFoundError(f"{path} not found. {get} DATA_DIR / --data_dir at a BEIR directory "
+                                "(corpus.jsonl, queries.jsonl, qrels/<split>.tsv; e.g. ../shared/data/scifact).")
     return path
 
 
@@ -186,6 +194,8 @@ def load_corpus(data: str, corpus_file: str = None) -> list[dict]:
             raise DataError(f"{where}: duplicate _id '{doc_id}' (first on line {seen[doc_id]})")
         seen[doc_id] = line_no
         docs.append({"id": doc_id, "title": r.get("title") or "", "text": require_text(r, "text", where)})
+    if not docs:
+        raise DataError(f"{path}: holds no documents")
     return docs
 
 
@@ -210,17 +220,43 @@ def load_qrels(data: str, split: str = "test") -> dict[str, dict[str, int]]:
     return read_qrels_tsv(path)
 
 
+TREC_ITERATIONS = ("0", "Q0")
+
+
 def read_qrels_tsv(path: Path) -> dict[str, dict[str, int]]:
+    """qrels in BEIR layout (query-id, corpus-id, score; header optional) or TREC layout
+    (qid, iteration 0/Q0, docid, rel; no header). The layout is decided once, from the
+    header or the first row, and every row must follow it: a row with another number
+    of fields, or a 4-field file whose second field is no TREC iteration, is an error
+    naming the file and line (read as TREC, `q d 1 1` would score the doc id)."""
     def rows():
+        layout = None  # "beir" or "trec", fixed by the first row
         with open(path, encoding="utf-8") as f:
-            for line_no, row in enumerate(csv.reader(f, delimiter="\t"), start=1):
-                if not row or (line_no == 1 and row[0] == "query-id"):
+            for line_no, line in enumerate(f, start=1):
+                row = line.rstrip("\r\n").split("\t") if "\t" in line else line.split()
+                if not row or row == [""]:
                     continue
-                if len(row) == 4:  # TREC layout: qid 0 docid rel
+                if line_no == 1 and row[0] == "query-id":
+                    if len(row) != 3:
+                        raise DataError(f"{path}:1: the BEIR header names {len(row)} fields; expected "
+                                        "query-id, corpus-id, score")
+                    layout = "beir"
+                    continue
+                if layout is None:
+                    layout = {3: "beir", 4: "trec"}.get(len(row))
+                    if layout is None:
+                        raise DataError(f"{path}:{line_no}: expected 3 fields (query-id, corpus-id, score) or "
+                                        f"4 (TREC: qid 0 docid rel), got {len(row)}")
+                want = 3 if layout == "beir" else 4
+                if len(row) != want:
+                    raise DataError(f"{path}:{line_no}: {len(row)} fields where the file's "
+                                    f"{'BEIR (query-id, corpus-id, score)' if want == 3 else 'TREC (qid 0 docid rel)'} "
+                                    f"rows have {want}")
+                if layout == "trec":
+                    if row[1] not in TREC_ITERATIONS:
+                        raise DataError(f"{path}:{line_no}: 4 fields, but field 2 is {row[1]!r}, not a TREC "
+                                        "iteration (0 or Q0): write BEIR qrels as query-id, corpus-id, score")
                     row = [row[0], row[2], row[3]]
-                if len(row) != 3:
-                    raise DataError(f"{path}:{line_no}: expected 3 tab-separated fields "
-                                    f"(query-id, corpus-id, score), got {len(row)}")
                 try:
                     score = int(row[2])
                 except ValueError:

@@ -1,6 +1,7 @@
 """File helpers shared by every driver: atomic writes and line-checked JSONL reading."""
 import contextlib
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -13,6 +14,15 @@ class DataError(ValueError):
 
 class NonFiniteLossError(RuntimeError):
     """Training produced a NaN/inf loss; the message names the step."""
+
+
+def check_finite(what: str, value, step: int) -> None:
+    """Stop before a NaN/inf loss (or gradient norm) reaches the weights or a checkpoint."""
+    value = float(value)
+    if not math.isfinite(value):
+        raise NonFiniteLossError(
+            f"{what} is {value} at step {step}; stopping. Lower --learning_rate, raise --temperature, "
+            "or check the data. No model is saved; earlier checkpoints are kept.")
 
 
 @contextlib.contextmanager
@@ -46,8 +56,13 @@ def read_jsonl(path) -> Iterator[tuple[int, dict]]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
-    with open(path, encoding="utf-8") as f:
-        for line_no, line in enumerate(f, start=1):
+    with open(path, "rb") as f:
+        for line_no, raw in enumerate(f, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise DataError(f"{path}:{line_no}: not valid UTF-8 (byte {raw[e.start]:#04x} at column "
+                                f"{e.start + 1}); re-save the file as UTF-8") from None
             if not line.strip():
                 continue
             try:
@@ -57,6 +72,14 @@ def read_jsonl(path) -> Iterator[tuple[int, dict]]:
             if not isinstance(obj, dict):
                 raise DataError(f"{path}:{line_no}: expected a JSON object, got {type(obj).__name__}")
             yield line_no, obj
+
+
+def check_counts(args, *names: str, minimum: int = 1) -> None:
+    """Count flags (depth, batch size, ...) below `minimum` are refused, naming the flag."""
+    for name in names:
+        value = getattr(args, name)
+        if value is not None and value < minimum:
+            raise ValueError(f"--{name} must be >= {minimum}; got {value}")
 
 
 def require_text(obj: dict, field: str, where: str) -> str:

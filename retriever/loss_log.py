@@ -3,25 +3,44 @@
 W&B (`--report_to wandb`) is optional; this log is written with or without it.
 """
 import json
-import math
 from pathlib import Path
 
 from transformers import TrainerCallback
 
-from retriever.io import NonFiniteLossError, atomic_write, write_json
+from retriever.io import atomic_write, check_finite, write_json
+
+
+def smooth(values: list[float], window: int) -> list[float]:
+    """Trailing moving average: point i is the mean of the last `window` values up to i."""
+    out = []
+    for i in range(len(values)):
+        recent = values[max(0, i - window + 1): i + 1]
+        out.append(sum(recent) / len(recent))
+    return out
+
+
+def quarter_means(losses: list[float]) -> tuple[float, float]:
+    """Mean of the first and of the last quarter of the logged losses (at least one each)."""
+    q = max(1, len(losses) // 4)
+    return sum(losses[:q]) / q, sum(losses[-q:]) / q
 
 
 def plot_loss(path, steps: list[int], losses: list[float], title: str = "training loss") -> None:
+    """Raw per-step losses (noisy at small batches) and their moving average, one PNG."""
     import matplotlib
 
     matplotlib.use("Agg")  # no display on servers and CI
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(steps, losses, marker="." if len(steps) < 50 else None)
+    window = max(2, len(losses) // 8)
+    first, last = quarter_means(losses)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(steps, losses, marker="." if len(steps) < 50 else None, alpha=0.45, label="loss per step")
+    ax.plot(steps, smooth(losses, window), linewidth=2.2, label=f"moving average ({window} steps)")
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
-    ax.set_title(title)
+    ax.set_title(f"{title}\nmean of first quarter {first:.3f}, of last quarter {last:.3f}", fontsize=10)
+    ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
     with atomic_write(path, "wb") as f:
@@ -32,7 +51,8 @@ def plot_loss(path, steps: list[int], losses: list[float], title: str = "trainin
 class LossLogCallback(TrainerCallback):
     """Writes <output_dir>/train_log.json and loss_curve.png at every log step.
 
-    Also stops training on a NaN/inf loss, naming the step, before a bad update is saved.
+    Also stops training on a NaN/inf loss or gradient norm, naming the step, before the
+    Trainer saves a checkpoint of that step.
     """
 
     def __init__(self, output_dir: str):
@@ -48,12 +68,9 @@ class LossLogCallback(TrainerCallback):
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not logs or "loss" not in logs:
             return
-        loss = float(logs["loss"])
-        if not math.isfinite(loss):
-            raise NonFiniteLossError(
-                f"loss is {loss} at step {state.global_step}; stopping. Lower --learning_rate, "
-                "raise --temperature, or check the data. The last saved checkpoint is kept."
-            )
+        for key in ("loss", "grad_norm"):  # the update of this step is applied: refuse to go on (or save)
+            if key in logs:
+                check_finite(key, logs[key], state.global_step)
         if state.is_world_process_zero:  # under torchrun only rank 0 writes
             self.history.append({"step": state.global_step, "epoch": state.epoch, **logs})
             self.write()

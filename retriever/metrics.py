@@ -1,13 +1,14 @@
-"""Retrieval metrics (MRR@10, nDCG@10, Recall@100) and TREC run files.
+"""Retrieval metrics (MRR@10, nDCG@10, Recall@100), TREC run files, and the evaluation report.
 
 Metrics are computed by `ir_measures` (pytrec_eval underneath), never by hand.
 """
 import logging
+from pathlib import Path
 
 import ir_measures
 from ir_measures import R, RR, nDCG
 
-from retriever.io import DataError, atomic_write
+from retriever.io import DataError, atomic_write, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -72,3 +73,42 @@ def format_table(rows: list[dict], columns: list[str]) -> str:
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(cell(r.get(c, "")) for c in columns) + " |" for r in rows]
     return "\n".join(lines)
+
+
+def to_run(query_ids, doc_ids, scores, rows) -> dict:
+    return {q: {doc_ids[j]: float(s) for s, j in zip(scores[i], rows[i]) if j >= 0}
+            for i, q in enumerate(query_ids)}
+
+
+def check_qrels_ids(qrels: dict, run: dict, doc_ids) -> None:
+    """Warn (with counts) about judged queries not searched and judged docs not in the corpus.
+
+    Both happen in real data (ArguAna's qrels name 5 documents its corpus lacks);
+    such queries and documents count as misses, so the warning says how many.
+    """
+    unseen = sum(q not in run for q in qrels)
+    if unseen:
+        logger.warning("%d qrels queries have no results in the run (scored 0)", unseen)
+    if doc_ids is not None:
+        judged = {d for rels in qrels.values() for d, rel in rels.items() if rel > 0}
+        absent = judged - set(doc_ids)
+        if absent:
+            logger.warning("%d relevant qrels documents are not in the corpus (e.g. %s): they cannot be found",
+                           len(absent), sorted(absent)[0])
+
+
+def report(run: dict, qrels_source, split: str, output_dir, name: str, extra: dict = None,
+           doc_ids=None) -> dict:
+    """Write <output_dir>/run.trec; with qrels, also metrics.json and a printed table."""
+    output_dir = Path(output_dir)
+    write_trec_run(output_dir / "run.trec", run, tag=name)
+    if qrels_source is None:
+        return {}
+    from retriever.data import load_qrels
+
+    qrels = load_qrels(qrels_source, split)
+    check_qrels_ids(qrels, run, doc_ids)
+    metrics = {"system": name, **evaluate(qrels, run), "queries": len(run), **(extra or {})}
+    write_json(output_dir / "metrics.json", metrics)
+    print(format_table([metrics], ["system", "MRR@10", "nDCG@10", "Recall@100"]))
+    return metrics

@@ -3,16 +3,24 @@
 Everything else (optimiser, schedule, bf16/fp16, checkpoints, resume, DDP under
 torchrun, logging) is the stock Trainer's.
 """
+import json
+import logging
+import math
+import shutil
 from contextlib import nullcontext
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Optional
 
 import torch
 from torch.utils.data import DataLoader
-from transformers import Trainer, TrainingArguments
+from transformers import Trainer, TrainerCallback, TrainingArguments
 
 from retriever.grad_cache import grad_cache_step
+from retriever.io import check_counts, check_finite
 from retriever.multitask import SelfPacedWeights, TaskBatchSampler
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -22,6 +30,9 @@ class RetrieverTrainingArguments(TrainingArguments):
     remove_unused_columns: bool = field(default=False)
     logging_steps: float = field(default=1)
     save_strategy: str = field(default="no")
+    # The Trainer would log a NaN/inf loss as 0.0; the true loss is logged, and a
+    # non-finite one stops the run (RetrieverTrainer.training_step).
+    logging_nan_inf_filter: bool = field(default=False)
     report_to: str = field(default="none", metadata={"help": "'none', or 'wandb' (WANDB_MODE=offline works)."})
     grad_cache: bool = field(default=False, metadata={
         "help": "GradCache: the full contrastive batch in chunk-sized activation memory."})
@@ -40,10 +51,24 @@ class RetrieverTrainingArguments(TrainingArguments):
 
     def __post_init__(self):
         super().__post_init__()
-        if self.gc_q_chunk_size < 1 or self.gc_p_chunk_size < 1:
-            raise ValueError("--gc_q_chunk_size and --gc_p_chunk_size must be >= 1")
+        check_counts(self, "gc_q_chunk_size", "gc_p_chunk_size", "per_device_train_batch_size")
         if self.distill_weight < 0 or self.teacher_temperature <= 0:
             raise ValueError("--distill_weight must be >= 0 and --teacher_temperature > 0")
+
+
+def last_complete_checkpoint(output_dir) -> Optional[str]:
+    """The newest checkpoint-N of output_dir that was written whole (the Trainer writes
+    trainer_state.json last); incomplete ones, left by a run killed while saving, are removed."""
+    checkpoints = sorted((p for p in Path(output_dir).glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
+                         key=lambda p: int(p.name.split("-")[-1]), reverse=True)
+    for checkpoint in checkpoints:
+        try:
+            json.loads((checkpoint / "trainer_state.json").read_text())
+            return str(checkpoint)
+        except (OSError, ValueError):
+            logger.warning("%s was not written whole (a run killed while saving?): removing it", checkpoint)
+            shutil.rmtree(checkpoint, ignore_errors=True)
+    return None
 
 
 def unwrap(model):
@@ -56,11 +81,24 @@ def loss_scale(model) -> int:
     return getattr(unwrap(model), "loss_scale", 1)
 
 
+class DatasetEpochCallback(TrainerCallback):
+    """Passes the epoch that starts (also a resumed one) to the training dataset, before
+    its batches are drawn, so each epoch samples its own negatives."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        if hasattr(self.dataset, "set_epoch"):
+            self.dataset.set_epoch(math.floor(state.epoch + 1e-9))
+
+
 class RetrieverTrainer(Trainer):
     """Trainer whose args are RetrieverTrainingArguments."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self.add_callback(DatasetEpochCallback(self.train_dataset))
         self.task_weights = SelfPacedWeights(self.args.self_paced_momentum) if self.args.self_paced else None
 
     # ---- multi-task ---------------------------------------------------------------
@@ -96,6 +134,7 @@ class RetrieverTrainer(Trainer):
             loss = self.grad_cache_training_step(model, inputs)
         else:
             loss = super().training_step(model, inputs, num_items_in_batch)
+        check_finite("loss", loss, self.state.global_step + 1)
         # Log the true loss: cross-device training multiplies it by the world size (see
         # EncoderModel.loss_from_reps), which is a gradient correction, not a worse loss.
         return loss / loss_scale(model)

@@ -8,7 +8,7 @@ import random
 
 import pytest
 import torch
-from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
+from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
 from retriever.modeling.loading import prepare_tokenizer
 from transformers import (AutoModel, BertConfig, GPT2Config, GPTNeoXConfig, LlamaConfig,
                           PreTrainedTokenizerFast)
@@ -52,8 +52,11 @@ def tiny_config(arch: str, vocab_size: int):
 def save_tiny_model(path, arch: str):
     torch.manual_seed(0)
     tokenizer = make_tokenizer(eos=None if arch == "bert" else "</s>")
-    if arch == "bert":
+    if arch == "bert":  # as a real BERT tokenizer: [CLS] text [SEP]
         tokenizer.add_special_tokens({"cls_token": "[CLS]", "sep_token": "[SEP]", "pad_token": "<pad>"})
+        tokenizer.backend_tokenizer.post_processor = processors.TemplateProcessing(
+            single="[CLS] $A [SEP]", special_tokens=[("[CLS]", tokenizer.cls_token_id),
+                                                     ("[SEP]", tokenizer.sep_token_id)])
     model = AutoModel.from_config(tiny_config(arch, len(tokenizer)))
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)

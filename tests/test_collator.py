@@ -1,4 +1,4 @@
-from retriever.collator import TrainCollator, format_text, tokenize
+from retriever.collator import TextFormat, TrainCollator, format_text, tokenize
 
 
 def test_eos_is_last_even_after_truncation(tokenizer):
@@ -19,8 +19,8 @@ def test_prefix_and_title_come_before_the_text():
 
 
 def test_collator_pads_right_keeps_groups_and_prefixes(tokenizer):
-    collate = TrainCollator(tokenizer, query_max_len=4, passage_max_len=6,
-                            query_prefix="what ", passage_prefix="the ")
+    collate = TrainCollator(tokenizer, TextFormat(query_max_len=4, passage_max_len=6,
+                                                  query_prefix="what ", passage_prefix="the "))
     batch = collate([
         {"query": "apple", "passages": [{"text": "apple tree"}, {"text": "sun"}]},
         {"query": "river ocean water", "passages": [{"text": "river", "title": "water"}, {"text": "dog"}]},
@@ -36,3 +36,61 @@ def test_collator_pads_right_keeps_groups_and_prefixes(tokenizer):
         n = int(mask.sum())
         assert mask[:n].all() and not mask[n:].any() and ids[n - 1] == tokenizer.eos_token_id
     assert q["input_ids"].shape[1] <= 4
+
+
+# ---- prompt templates: the text is cut, never the template or the EOS ----------------------
+TEMPLATE = "what is {text} in the sun"  # words of the tiny vocabulary, so tokens read back as words
+
+
+def words(tokenizer, ids):
+    return tokenizer.convert_ids_to_tokens(ids)
+
+
+def test_template_wraps_the_text_and_eos_comes_last(tokenizer):
+    ids = tokenize(tokenizer, ["apple tree"], max_len=16, template=TEMPLATE)[0]
+    assert words(tokenizer, ids) == ["what", "is", "apple", "tree", "in", "the", "sun", "</s>"]
+
+
+def test_truncation_cuts_the_text_inside_the_template_never_its_tail_or_eos(tokenizer):
+    long_text = " ".join(["apple", "banana", "cherry", "dog"] * 10)
+    ids = tokenize(tokenizer, [long_text, "dog"], max_len=9, template=TEMPLATE)
+    assert words(tokenizer, ids[0]) == ["what", "is", "apple", "banana", "cherry", "in", "the", "sun", "</s>"]
+    assert words(tokenizer, ids[1]) == ["what", "is", "dog", "in", "the", "sun", "</s>"]
+
+
+def test_without_eos_the_last_token_is_the_templates_last_token(tokenizer):
+    long_text = " ".join(["apple"] * 40)
+    ids = tokenize(tokenizer, [long_text, "dog"], max_len=8, template=TEMPLATE, append_eos=False)
+    assert words(tokenizer, ids[0]) == ["what", "is", "apple", "apple", "apple", "in", "the", "sun"]
+    assert words(tokenizer, ids[1]) == ["what", "is", "dog", "in", "the", "sun"]
+
+
+def test_plain_text_truncation_keeps_max_len_minus_one_tokens_then_eos(tokenizer):
+    ids = tokenize(tokenizer, ["apple banana cherry dog eagle fish"], max_len=4)[0]
+    assert words(tokenizer, ids) == ["apple", "banana", "cherry", "</s>"]
+
+
+def test_template_needs_exactly_one_placeholder_and_room_for_text(tokenizer):
+    import pytest
+
+    with pytest.raises(ValueError, match=r"must contain '\{text\}' exactly once"):
+        tokenize(tokenizer, ["apple"], max_len=8, template="no placeholder")
+    with pytest.raises(ValueError, match="leaves no room for the text"):
+        tokenize(tokenizer, ["apple banana cherry"], max_len=6, template=TEMPLATE)
+
+
+def test_collator_applies_prefix_then_template_to_title_and_text(tokenizer):
+    collate = TrainCollator(tokenizer, TextFormat(query_template="what {text}", passage_template="{text} sun",
+                                                  passage_prefix="the ", append_eos=False, passage_max_len=5))
+    batch = collate([{"query": "apple", "passages": [{"text": "river dog fish tree", "title": "water"}]}])
+    assert words(tokenizer, batch["passage"]["input_ids"][0].tolist()) == ["the", "water", "river", "dog", "sun"]
+    assert words(tokenizer, batch["query"]["input_ids"][0].tolist()) == ["what", "apple"]
+
+
+def test_text_format_round_trips_through_the_model_directory(tmp_path):
+    fmt = TextFormat(query_template="q: {text}", passage_template="p: {text}.", append_eos=False,
+                     query_max_len=16, passage_max_len=64, task_instructions={"t": {"query_prefix": "T "}})
+    fmt.save(tmp_path)
+    assert TextFormat.read(tmp_path) == fmt
+    assert TextFormat.read(tmp_path).template("query", "t") == "T q: {text}"
+    assert TextFormat.read(tmp_path / "nowhere", padding_side="left") == TextFormat(padding_side="left")

@@ -113,3 +113,37 @@ def test_query_without_text_names_line_and_field(tmp_path):
 def test_group_size_larger_than_negatives_with_none_at_all_is_a_clear_error():
     with pytest.raises(DataError, match="has no negative passages; use --train_group_size 1"):
         TrainDataset([{**GROUP, "negative_passages": []}], group_size=4)[0]
+
+
+def write_qrels(tmp_path, text):
+    (tmp_path / "qrels").mkdir(exist_ok=True)
+    (tmp_path / "qrels" / "test.tsv").write_text(text)
+    return str(tmp_path)
+
+
+def test_qrels_with_a_fourth_column_after_a_beir_header_is_an_error_not_a_trec_file(tmp_path):
+    data = write_qrels(tmp_path, "query-id\tcorpus-id\tscore\nq1\td1\t1\t1\n")
+    with pytest.raises(DataError, match=r"test.tsv:2: 4 fields where the file's BEIR .* rows have 3"):
+        load_qrels(data)
+
+
+def test_headerless_four_column_qrels_must_have_a_trec_iteration(tmp_path):
+    with pytest.raises(DataError, match=r"test.tsv:1: 4 fields, but field 2 is 'd1', not a TREC iteration"):
+        load_qrels(write_qrels(tmp_path, "q1\td1\t1\t1\n"))
+
+
+def test_trec_qrels_and_mixed_files(tmp_path):
+    assert load_qrels(write_qrels(tmp_path, "q1 0 d1 1\nq1 0 d2 0\nq2 Q0 d3 2\n")) == \
+        {"q1": {"d1": 1, "d2": 0}, "q2": {"d3": 2}}
+    with pytest.raises(DataError, match=r"test.tsv:2: 3 fields where the file's TREC"):
+        load_qrels(write_qrels(tmp_path, "q1\t0\td1\t1\nq2\td2\t1\n"))
+
+
+def test_each_epoch_draws_its_own_negatives_and_an_epoch_repeats_exactly():
+    group = {**GROUP, "negative_passages": [{"docid": f"n{k}", "text": f"sun {k}"} for k in range(30)]}
+    ds = TrainDataset([group] * 4, group_size=4, seed=7)
+    epoch0 = [ds[i]["passages"] for i in range(4)]
+    ds.set_epoch(1)
+    epoch1 = [ds[i]["passages"] for i in range(4)]
+    assert epoch1 != epoch0
+    assert [TrainDataset([group] * 4, 4, seed=7, epoch=1)[i]["passages"] for i in range(4)] == epoch1

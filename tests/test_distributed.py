@@ -26,7 +26,7 @@ def free_port() -> int:
 
 def make_model(model_dir, cross_device):
     torch.manual_seed(0)
-    return EncoderModel(load_base_model(model_dir), pooling="last", temperature=0.05,
+    return EncoderModel(load_base_model(model_dir), pooling_mode="last", temperature=0.05,
                         negatives_cross_device=cross_device)
 
 

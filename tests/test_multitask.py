@@ -1,11 +1,12 @@
 """Multi-task training: task prefixes, one-task batches, self-paced weights, distillation."""
 import json
+import math
 
 import numpy as np
 import pytest
 import torch
 
-from retriever.collator import TrainCollator
+from retriever.collator import TextFormat, TrainCollator
 from retriever.data import TrainDataset, load_train_groups
 from retriever.driver import encode, train
 from retriever.io import DataError
@@ -47,7 +48,7 @@ def test_bad_task_instructions_name_the_file(tmp_path):
 
 
 def test_collator_applies_each_task_prefix_and_carries_teacher_scores(tokenizer):
-    collate = TrainCollator(tokenizer, 8, 12, task_instructions=INSTRUCTIONS)
+    collate = TrainCollator(tokenizer, TextFormat(query_max_len=8, passage_max_len=12, task_instructions=INSTRUCTIONS))
     passages = [{"text": "sun", "score": 2.0}, {"text": "tree", "score": -1.0}]
     batch = collate([{"query": "red", "passages": passages, "task": "animal"}] * 2)
     first = tokenizer.convert_ids_to_tokens(batch["query"]["input_ids"][0])
@@ -70,6 +71,23 @@ def test_distillation_adds_weighted_kl_to_the_contrastive_loss(tiny_model_dir):
     torch.testing.assert_close(model.loss_from_reps(q, p)[0], contrastive_loss(q, p, 0.05)[0])
 
 
+def test_distillation_loss_on_a_hand_computed_example(tiny_model_dir):
+    # student scores [0, ln 3] -> softmax [1/4, 3/4]; teacher [0, 0] -> [1/2, 1/2]
+    # KL(teacher || student) = 1/2 ln(2) + 1/2 ln(2/3) = 1/2 ln(4/3)
+    student, teacher = torch.tensor([[0.0, math.log(3.0)]]), torch.tensor([[0.0, 0.0]])
+    assert distillation_loss(student, teacher, 1.0).item() == pytest.approx(0.5 * math.log(4 / 3), rel=1e-6)
+    # teacher [2, 0] at temperature 2 -> softmax [e/(e+1), 1/(e+1)]
+    t = [math.e / (math.e + 1), 1 / (math.e + 1)]
+    kl = t[0] * math.log(t[0] / 0.25) + t[1] * math.log(t[1] / 0.75)
+    assert distillation_loss(student, torch.tensor([[2.0, 0.0]]), 2.0).item() == pytest.approx(kl, rel=1e-6)
+    # through the model: one query, its group [p0, p1], temperature 1, weight 0.5
+    model = EncoderModel(load_base_model(tiny_model_dir), temperature=1.0, distill_weight=0.5)
+    q, p = torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 1.0], [math.log(3.0), 0.0]])  # scores [0, ln 3]
+    loss, _ = model.loss_from_reps(q, p, teacher)
+    contrastive = math.log(1 + 3)  # -log softmax(...)[0] = -log(1/4)
+    assert loss.item() == pytest.approx(contrastive + 0.5 * 0.5 * math.log(4 / 3), rel=1e-6)
+
+
 def task_files(tiny_groups, tmp_path):
     groups = load_train_groups(str(tiny_groups))
     for g in groups:  # teacher scores: positive high
@@ -88,7 +106,7 @@ def test_trainer_batches_one_task_at_a_time(tiny_model_dir, tiny_groups, tokeniz
     groups = [{**g, "task": t} for t, path in (f.split("=") for f in task_files(tiny_groups, tmp_path))
               for g in load_train_groups(path)]
     trainer = RetrieverTrainer(model=torch.nn.Linear(1, 1), train_dataset=TrainDataset(groups, 2),
-                               data_collator=TrainCollator(tokenizer, 8, 12, task_instructions=INSTRUCTIONS),
+                               data_collator=TrainCollator(tokenizer, TextFormat(query_max_len=8, passage_max_len=12, task_instructions=INSTRUCTIONS)),
                                args=RetrieverTrainingArguments(output_dir=str(tmp_path / "t"),
                                                                per_device_train_batch_size=3))
     batches = list(trainer.get_train_dataloader())
@@ -106,7 +124,7 @@ def test_multi_task_training_logs_task_weights_and_encode_uses_task_prefixes(tin
     assert len(log) == 4 and {"loss_fruit", "weight_fruit", "loss_animal", "weight_animal"} <= set(log[-1])
     common = ["--model_name_or_path", str(out), "--data_dir", str(tiny_beir), "--encode_is_query"]
     by_task = encode.main([*common, "--task", "fruit", "--output_file", str(tmp_path / "a.npz")])
-    explicit = encode.main([*common, "--prefix", "what is ", "--output_file", str(tmp_path / "b.npz")])
+    explicit = encode.main([*common, "--query_prefix", "what is ", "--output_file", str(tmp_path / "b.npz")])
     plain = encode.main([*common, "--output_file", str(tmp_path / "c.npz")])
     with np.load(by_task) as a, np.load(explicit) as b, np.load(plain) as c:
         np.testing.assert_allclose(a["embeddings"], b["embeddings"], rtol=1e-5, atol=1e-6)

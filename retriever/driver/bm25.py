@@ -11,7 +11,8 @@ from transformers import HfArgumentParser
 from retriever.bm25 import BM25Index
 from retriever.collator import format_text
 from retriever.data import load_corpus, load_qrels, load_queries
-from retriever.driver.search import report, to_run
+from retriever.io import check_counts
+from retriever.metrics import report, to_run
 from retriever.driver import run_cli, setup_logging
 
 
@@ -23,6 +24,9 @@ class BM25Arguments:
     depth: int = field(default=100)
     output_dir: str = field(default="runs/bm25")
     name: str = field(default="BM25")
+
+    def __post_init__(self):
+        check_counts(self, "depth")
 
 
 def main(argv=None):

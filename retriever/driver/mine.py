@@ -18,9 +18,9 @@ from typing import Optional
 from transformers import HfArgumentParser
 
 from retriever.bm25 import BM25Index
-from retriever.collator import format_text, trained_prefix
+from retriever.collator import format_text, join_title
 from retriever.data import load_corpus, load_qrels, load_queries
-from retriever.io import atomic_write
+from retriever.io import atomic_write, check_counts
 from retriever.driver import run_cli, setup_logging
 
 logger = logging.getLogger(__name__)
@@ -38,6 +38,10 @@ class MineArguments:
         "help": "A trained retriever's directory: mine with it instead of BM25."})
     batch_size: int = field(default=32, metadata={"help": "Encoding batch size (with --encoder)."})
 
+    def __post_init__(self):
+        check_counts(self, "n_negatives", "depth", "batch_size")
+        check_counts(self, "skip_top", minimum=0)
+
 
 def bm25_ranker(docs: list[dict]):
     index = BM25Index([format_text(d["text"], title=d["title"]) for d in docs])
@@ -46,19 +50,17 @@ def bm25_ranker(docs: list[dict]):
 
 def dense_ranker(docs: list[dict], model_dir: str, batch_size: int):
     """Encode the corpus once with a trained retriever; rank queries by FAISS inner product."""
-    from retriever.driver.encode import encode_texts, load_encoder
-    from retriever.driver.search import build_index, search
+    from retriever.encoding import encode_texts, load_encoder
+    from retriever.searcher import build_index, search
 
     model, tokenizer, fmt = load_encoder(model_dir)
-    q_prefix, p_prefix = trained_prefix(fmt, "query"), trained_prefix(fmt, "passage")
 
-    def embed(texts, kind):
-        return encode_texts(model, tokenizer, texts, fmt.get(f"{kind}_max_len", 128), batch_size,
-                            desc=f"mine: encode {kind}")[model.pooling]
+    def embed(texts, kind):  # shaped as the model was trained: template, EOS, max length
+        return encode_texts(model, tokenizer, texts, fmt.max_len(kind), batch_size, desc=f"mine: encode {kind}",
+                            template=fmt.template(kind), append_eos=fmt.append_eos)[model.pooling_mode]
 
-    index = build_index(embed([format_text(d["text"], p_prefix, d["title"]) for d in docs], "passage"))
-    return lambda queries, depth: search(index, embed([format_text(q, q_prefix) for q in queries], "query"),
-                                         depth)[1]
+    index = build_index(embed([join_title(d["text"], d["title"]) for d in docs], "passage"))
+    return lambda queries, depth: search(index, embed(queries, "query"), depth)[1]
 
 
 def mine_groups(docs: list[dict], queries: dict, qrels: dict, n_negatives: int, skip_top: int, depth: int,

@@ -18,15 +18,15 @@ import torch
 from tqdm import tqdm
 from transformers import HfArgumentParser
 
-from retriever.collator import RerankCollator, pad, read_text_format
+from retriever.collator import RerankCollator, TextFormat, pad
 from retriever.data import load_corpus, load_queries, load_train_groups
-from retriever.io import atomic_write
+from retriever.io import atomic_write, check_counts
 from retriever.metrics import read_trec_run
 from retriever.modeling.loading import best_device, load_tokenizer
 from retriever.modeling.reranker import RerankerModel
 from retriever.driver import run_cli, setup_logging
-from retriever.driver.encode import autocast
-from retriever.driver.search import report
+from retriever.encoding import autocast
+from retriever.metrics import report
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +47,7 @@ class RerankArguments:
     fp16: bool = field(default=False)
 
     def __post_init__(self):
+        check_counts(self, "rerank_depth", "batch_size")
         if bool(self.train_groups) == bool(self.run_file):
             raise ValueError("give either --run_file (re-rank a run) or --train_groups (teacher scores)")
         if self.train_groups and not self.output_groups:
@@ -59,12 +60,10 @@ class PairScorer:
     """Scores (query, passage) pairs in batches with the re-ranker's own text format."""
 
     def __init__(self, model_dir: str, batch_size: int, bf16: bool = False, fp16: bool = False):
-        fmt = read_text_format(model_dir)
-        query_max_len = fmt.get("query_max_len", 32)
-        tokenizer = load_tokenizer(model_dir, fmt.get("padding_side", "right"))
+        fmt = TextFormat.read(model_dir)
+        tokenizer = load_tokenizer(model_dir, fmt.padding_side)
         # the collator the re-ranker was trained with: same prefixes, lengths, pair layout
-        self.collator = RerankCollator(tokenizer, query_max_len, query_max_len + fmt.get("passage_max_len", 128),
-                                       fmt.get("query_prefix", ""), fmt.get("passage_prefix", ""))
+        self.collator = RerankCollator.from_format(tokenizer, fmt)
         self.device = best_device()
         self.model = RerankerModel.load(model_dir).to(self.device).eval()
         self.batch_size, self.bf16, self.fp16 = batch_size, bf16, fp16

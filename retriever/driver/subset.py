@@ -23,7 +23,7 @@ from pathlib import Path
 from transformers import HfArgumentParser
 
 from retriever.data import beir_file, load_corpus, load_qrels
-from retriever.io import atomic_write
+from retriever.io import atomic_write, check_counts
 from retriever.driver import run_cli, setup_logging
 
 logger = logging.getLogger(__name__)
@@ -37,6 +37,9 @@ class SubsetArguments:
     n_docs: int = field(default=800, metadata={"help": "Corpus size: judged docs + random others. 0 = all."})
     n_queries: int = field(default=0, metadata={"help": "Keep a random sample of this many queries. 0 = all."})
     seed: int = field(default=13)
+
+    def __post_init__(self):
+        check_counts(self, "n_docs", "n_queries", minimum=0)
 
 
 def choose_queries(qrels: dict, n_queries: int, seed: int) -> dict:

@@ -12,12 +12,7 @@ import sys
 from retriever.collator import RerankCollator
 from retriever.modeling.reranker import RerankerModel
 from retriever.driver import run_cli, setup_logging
-from retriever.driver.train import parse_args, train
-
-
-def make_collator(tokenizer, data_args) -> RerankCollator:
-    return RerankCollator(tokenizer, data_args.query_max_len, data_args.query_max_len + data_args.passage_max_len,
-                          data_args.query_prefix, data_args.passage_prefix)
+from retriever.training import parse_args, train
 
 
 def main(argv=None):
@@ -27,9 +22,12 @@ def main(argv=None):
     if training_args.grad_cache or training_args.negatives_cross_device:
         raise ValueError("--grad_cache and --negatives_cross_device are for the bi-encoder: "
                          "re-ranker groups are scored independently")
+    if (data_args.query_template, data_args.passage_template, data_args.append_eos) != ("{text}", "{text}", True):
+        raise ValueError("--query_template, --passage_template and --append_eos are for the bi-encoder: the "
+                         "re-ranker reads query + passage + EOS (use --query_prefix / --passage_prefix)")
     if data_args.train_group_size < 2:
         raise ValueError("the re-ranker needs --train_group_size >= 2 (a positive and a negative)")
-    return train(args, lambda model_args, _: RerankerModel.build(model_args), make_collator, "a re-ranker")
+    return train(args, lambda model_args, _: RerankerModel.build(model_args), RerankCollator.from_format, "a re-ranker")
 
 
 if __name__ == "__main__":

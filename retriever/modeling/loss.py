@@ -28,6 +28,11 @@ def positive_labels(n_queries: int, n_passages: int, device=None) -> torch.Tenso
     return torch.arange(n_queries, device=device) * group_size  # (n_queries,)
 
 
+def cross_entropy(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean softmax cross-entropy of each row's scores against its label column (a 0-dim tensor)."""
+    return F.cross_entropy(scores.float(), labels.to(scores.device))
+
+
 def contrastive_loss(q_reps: torch.Tensor, p_reps: torch.Tensor, temperature: float):
     """In-batch softmax cross-entropy (InfoNCE): each query against all Q×P passages.
 
@@ -35,7 +40,7 @@ def contrastive_loss(q_reps: torch.Tensor, p_reps: torch.Tensor, temperature: fl
     """
     scores = similarity(q_reps, p_reps, temperature)  # (n_queries, n_passages)
     labels = positive_labels(q_reps.size(0), p_reps.size(0), device=scores.device)
-    return F.cross_entropy(scores, labels), scores, labels
+    return cross_entropy(scores, labels), scores, labels
 
 
 def listwise_loss(group_scores: torch.Tensor) -> torch.Tensor:

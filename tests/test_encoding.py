@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from retriever.driver import encode
-from retriever.driver.encode import encode_texts, load_encoder
+from retriever.encoding import encode_texts, load_encoder
 
 
 def test_length_sorted_batches_equal_one_text_at_a_time_in_input_order(tiny_model_dir):

@@ -1,0 +1,57 @@
+"""Fuse two (or more) TREC run files into a hybrid run, and evaluate it.
+
+    python -m retriever.driver.fuse --runs runs/bm25/run.trec runs/dense/run.trec \
+        --qrels ../shared/data/scifact --output_dir runs/hybrid [--method rrf --rrf_k 60]
+
+Reciprocal-rank fusion by default (see retriever.fusion for why); --method minmax
+sums per-query min-max-normalised scores instead.
+"""
+import logging
+import sys
+from dataclasses import dataclass, field
+from typing import Optional
+
+from transformers import HfArgumentParser
+
+from retriever.fusion import FUSION_METHODS, fuse
+from retriever.io import check_counts
+from retriever.metrics import read_trec_run, report
+from retriever.driver import run_cli, setup_logging
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class FuseArguments:
+    runs: list[str] = field(metadata={"help": "Two or more TREC run files (e.g. BM25 and dense)."})
+    output_dir: str = field(default="runs/hybrid")
+    method: str = field(default="rrf", metadata={"help": f"One of {FUSION_METHODS}."})
+    rrf_k: float = field(default=60.0, metadata={"help": "rrf: score = sum 1 / (k + rank)."})
+    depth: int = field(default=100, metadata={"help": "Documents kept per query."})
+    qrels: Optional[str] = field(default=None, metadata={
+        "help": "BEIR directory or qrels TSV; the fused run is evaluated when given."})
+    split: str = field(default="test")
+    name: str = field(default="hybrid")
+
+    def __post_init__(self):
+        if len(self.runs) < 2:
+            raise ValueError(f"--runs needs at least two run files; got {len(self.runs)}")
+        if self.method not in FUSION_METHODS:
+            raise ValueError(f"--method must be one of {', '.join(FUSION_METHODS)}; got '{self.method}'")
+        check_counts(self, "depth")
+        if self.rrf_k <= 0:
+            raise ValueError(f"--rrf_k must be > 0; got {self.rrf_k}")
+
+
+def main(argv=None):
+    args, = HfArgumentParser(FuseArguments).parse_args_into_dataclasses(args=argv)
+    setup_logging()
+    runs = [read_trec_run(path) for path in args.runs]
+    fused = fuse(runs, args.method, args.rrf_k, args.depth)
+    logger.info("fused %d runs (%s) over %d queries", len(runs), args.method, len(fused))
+    return report(fused, args.qrels, args.split, args.output_dir, args.name,
+                  extra={"fusion": args.method, "fused_runs": args.runs})
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))

@@ -1,0 +1,81 @@
+"""Texts -> embeddings with a retriever: the library behind encode, mine and the benchmarks.
+
+Texts are shaped by `collator.tokenize` (template, truncation, EOS), sorted by
+length so little compute goes to padding, encoded in batches on the model's
+device, and returned in their original order.
+"""
+import contextlib
+from typing import Optional
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from retriever.collator import PLACEHOLDER, TextFormat, pad, tokenize
+from retriever.modeling import EncoderModel
+from retriever.modeling.loading import best_device, load_tokenizer
+
+
+def autocast(device: str, bf16: bool, fp16: bool):
+    if bf16 or fp16:
+        return torch.autocast(device_type=device, dtype=torch.bfloat16 if bf16 else torch.float16)
+    return contextlib.nullcontext()
+
+
+def half_weights(model, device: str, bf16: bool, fp16: bool):
+    """On a GPU, --bf16/--fp16 encode casts the weights themselves: inference needs no
+    fp32 master copy, and autocast would re-cast every weight in every forward."""
+    if device == "cuda" and (bf16 or fp16):
+        model = model.to(torch.bfloat16 if bf16 else torch.float16)
+    return model
+
+
+@torch.inference_mode()
+def encode_texts(model: EncoderModel, tokenizer, texts: list[str], max_len: int, batch_size: int,
+                 device: Optional[str] = None, bf16: bool = False, fp16: bool = False, desc: str = "encode",
+                 poolings: Optional[list[str]] = None, template: str = PLACEHOLDER,
+                 append_eos: bool = True) -> dict[str, np.ndarray]:
+    """{pooling: embeddings (n, dim) float32 in the order of `texts`}; default: the model's pooling.
+
+    Texts are shaped by `collator.tokenize` (template, truncation, EOS). `device`
+    defaults to the one the model is on."""
+    if not texts:
+        raise ValueError("encode_texts: no texts to encode")
+    poolings = poolings or [model.pooling_mode]
+    device = device or device_of(model)
+    token_ids = tokenize(tokenizer, texts, max_len, template, append_eos)
+    order = sorted(range(len(texts)), key=lambda i: -len(token_ids[i]))  # longest first: OOM shows at once
+    # On a GPU nothing below waits for the GPU: inputs go up from pinned memory and
+    # embeddings come back asynchronously, so Python pads batch k+1 while batch k runs.
+    cuda = device == "cuda"
+    parts = {mode: [] for mode in poolings}
+    with tqdm(total=len(texts), desc=desc, unit="text") as bar:
+        for start in range(0, len(order), batch_size):
+            rows = order[start:start + batch_size]
+            batch = pad(tokenizer, [token_ids[i] for i in rows])
+            batch = {k: (v.pin_memory() if cuda else v).to(device, non_blocking=cuda) for k, v in batch.items()}
+            with autocast(device, bf16, fp16):
+                reps = model.encode_poolings(batch, poolings)
+            for mode, r in reps.items():
+                parts[mode].append(r.float().to("cpu", non_blocking=cuda))  # (batch, dim)
+            bar.update(len(rows))
+    if cuda:
+        torch.cuda.synchronize()  # the asynchronous copies above have landed
+    out = {}
+    for mode, chunks in parts.items():
+        embeddings = np.empty((len(texts), chunks[0].shape[1]), dtype=np.float32)
+        embeddings[order] = torch.cat(chunks).numpy()  # back to the order of `texts`
+        out[mode] = embeddings
+    return out
+
+
+def load_encoder(model_dir: str, pooling: str = "last", normalize: bool = True, padding_side: str = "right"):
+    """(model on the best device, in eval mode; tokenizer; the model's TextFormat)."""
+    fmt = TextFormat.read(model_dir, padding_side=padding_side)
+    tokenizer = load_tokenizer(model_dir, fmt.padding_side)
+    model = EncoderModel.load(model_dir, pooling, normalize)
+    return model.to(best_device()).eval(), tokenizer, fmt
+
+
+def device_of(model) -> str:
+    return next(model.parameters()).device.type

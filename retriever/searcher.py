@@ -1,0 +1,114 @@
+"""Embeddings on disk and FAISS search over them: the library behind search and mine.
+
+An encode output is one .npz: `embeddings` (n, dim) float32, `ids`, and `meta`
+(the model, its weights' fingerprint, pooling, text format, shard, ...). Files are
+searched together only when their meta says they belong together.
+"""
+import glob
+import json
+import zipfile
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from retriever.io import DataError, atomic_write
+
+
+def save_embeddings(path, embeddings: np.ndarray, ids: list[str], meta: dict) -> None:
+    with atomic_write(path, "wb") as f:
+        np.savez(f, embeddings=embeddings, ids=np.array(ids, dtype=str), meta=json.dumps(meta))
+
+
+def load_embeddings(path) -> tuple[np.ndarray, list[str], dict]:
+    """(embeddings, ids, meta) of an encode output; a damaged file is named, with what to do."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{path}: no such embeddings file; run encode first")
+    try:
+        with np.load(path) as data:
+            embeddings, ids, meta = data["embeddings"], data["ids"].tolist(), json.loads(str(data["meta"]))
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+        raise DataError(f"{path}: not a complete embeddings file ({type(e).__name__}: {e}); "
+                        "was a copy or an encode cut short? Re-encode it") from None
+    if embeddings.ndim != 2 or embeddings.shape[0] != len(ids) or embeddings.shape[1] != meta.get("dim"):
+        raise DataError(f"{path}: embeddings of shape {embeddings.shape} do not match the file's {len(ids)} ids "
+                        f"and dim {meta.get('dim')}; re-encode it")
+    return embeddings, ids, meta
+
+
+# What must be equal for two embedding files to be compared: the model (its path and its
+# weights), and every setting that changes the vectors the same way for queries and passages.
+COMPATIBLE_FIELDS = ("dim", "model", "weights", "pooling", "normalize", "append_eos", "query_template",
+                     "passage_template")
+# Shards of one corpus come from one encode: the passage length and kind match too.
+SHARD_FIELDS = COMPATIBLE_FIELDS + ("kind", "max_len")
+
+
+def check_compatible(meta_a: dict, meta_b: dict, name_a: str, name_b: str, fields=COMPATIBLE_FIELDS) -> None:
+    """Embeddings from different models, weights or settings cannot be compared."""
+    for key in fields:
+        if meta_a.get(key) != meta_b.get(key):
+            raise DataError(
+                f"{name_a} and {name_b} differ in '{key}' ({meta_a.get(key)} vs {meta_b.get(key)}); "
+                "encode queries and corpus with the same model and settings"
+            )
+
+
+def load_corpus_shards(pattern: str) -> tuple[np.ndarray, list[str], dict]:
+    """All shards of one corpus encode: every shard i of n once, from one model, no id twice."""
+    if Path(pattern).is_file():  # an existing file, even with glob characters such as '[' in its name
+        paths = [pattern]
+    else:
+        paths = sorted(glob.glob(pattern)) if any(c in pattern for c in "*?[") else [pattern]
+    paths = [p for p in paths if Path(p).is_file()]
+    if not paths:
+        raise FileNotFoundError(f"no corpus embeddings match '{pattern}'; run encode first")
+    parts = [load_embeddings(p) for p in paths]
+    for path, (_, _, meta) in zip(paths, parts):
+        if meta.get("kind") != "passage":
+            raise DataError(f"{path} holds {meta.get('kind')} embeddings, not passages: are the query and "
+                            "corpus files swapped?")
+    for path, (_, _, meta) in zip(paths[1:], parts[1:]):
+        check_compatible(parts[0][2], meta, paths[0], path, SHARD_FIELDS)
+    shards = {path: tuple(meta.get("shard", (0, 1))) for path, (_, _, meta) in zip(paths, parts)}
+    n_shards = {n for _, n in shards.values()}
+    if n_shards != {len(paths)} or sorted(i for i, _ in shards.values()) != list(range(len(paths))):
+        listed = ", ".join(f"{Path(p).name} = shard {i} of {n}" for p, (i, n) in shards.items())
+        raise DataError(f"'{pattern}' does not hold one complete set of shards ({listed}): a stale shard of "
+                        "an earlier encode? Remove the old files or encode into a new directory")
+    ids = [i for _, shard_ids, _ in parts for i in shard_ids]
+    if len(set(ids)) != len(ids):
+        raise DataError(f"'{pattern}': the shards repeat passage ids: encode into a new directory")
+    embeddings = np.concatenate([emb for emb, _, _ in parts])
+    return embeddings, ids, parts[0][2]
+
+
+def build_index(embeddings: np.ndarray, index_type: str = "flat", nprobe: int = 32, hnsw_m: int = 32,
+                ef_search: int = 256):
+    """Inner-product FAISS index: exact (flat), or approximate (ivf, hnsw) for large corpora."""
+    n, dim = embeddings.shape
+    if index_type == "flat":
+        index = faiss.IndexFlatIP(dim)
+    elif index_type == "hnsw":
+        index = faiss.IndexHNSWFlat(dim, hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efSearch = ef_search  # candidates kept per query: must exceed --depth
+    else:  # ivf: about 4*sqrt(n) clusters, trained on the corpus itself
+        n_lists = max(1, min(int(4 * n ** 0.5), n // 39))
+        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, n_lists, faiss.METRIC_INNER_PRODUCT)
+        index.train(embeddings)
+        index.nprobe = min(nprobe, n_lists)
+    if hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0 and index_type == "flat":
+        index = faiss.index_cpu_to_gpu(faiss.StandardGpuResources(), 0, index)
+    index.add(embeddings)
+    return index
+
+
+def search(index, queries: np.ndarray, depth: int, batch_size: int = 256):
+    """(scores, row indices), each (n_queries, depth); -1 marks missing results."""
+    depth = min(depth, index.ntotal)
+    scores, rows = [], []
+    for start in range(0, len(queries), batch_size):
+        s, r = index.search(np.ascontiguousarray(queries[start:start + batch_size]), depth)
+        scores.append(s)
+        rows.append(r)
+    return np.concatenate(scores), np.concatenate(rows)

@@ -1,0 +1,25 @@
+import json
+
+from retriever.loss_log import LossLogCallback, quarter_means, smooth
+
+
+def test_moving_average_is_the_mean_of_the_last_window_values():
+    assert smooth([4.0, 2.0, 6.0, 0.0], window=2) == [4.0, 3.0, 4.0, 3.0]
+    assert smooth([1.0, 2.0, 3.0], window=5) == [1.0, 1.5, 2.0]
+
+
+def test_quarter_means_compare_the_start_and_the_end_of_training():
+    assert quarter_means([4.0, 2.0, 3.0, 3.0, 1.0, 1.0, 0.0, 2.0]) == (3.0, 1.0)
+    assert quarter_means([5.0, 1.0]) == (5.0, 1.0)
+
+
+def test_callback_writes_json_log_and_a_png_curve(tmp_path):
+    class State:
+        global_step, epoch, is_world_process_zero = 0, 0.0, True
+
+    callback, state = LossLogCallback(str(tmp_path)), State()
+    for step, loss in enumerate([3.0, 2.5, 2.0, 1.0], start=1):
+        state.global_step = step
+        callback.on_log(None, state, None, logs={"loss": loss})
+    assert [e["loss"] for e in json.loads((tmp_path / "train_log.json").read_text())] == [3.0, 2.5, 2.0, 1.0]
+    assert (tmp_path / "loss_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
