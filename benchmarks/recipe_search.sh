@@ -29,9 +29,9 @@ mkdir -p "$RUN_DIR"
 evaluate() {
   local name=$1 model=$2; shift 2
   local args=(--model_name_or_path "$model" --data_dir "$RUN_DIR/data" --batch_size 16)
-  $PYTHON -m retriever.driver.encode "${args[@]}" --max_len "$PASSAGE_LEN" \
+  $PYTHON -m retriever.driver.encode "${args[@]}" --query_max_len 32 --passage_max_len "$PASSAGE_LEN" \
     --output_file "$RUN_DIR/$name/emb/corpus.npz" "${passage_flags[@]}"
-  $PYTHON -m retriever.driver.encode "${args[@]}" --encode_is_query --max_len 32 \
+  $PYTHON -m retriever.driver.encode "${args[@]}" --encode_is_query --query_max_len 32 --passage_max_len "$PASSAGE_LEN" \
     --output_file "$RUN_DIR/$name/emb/queries.npz" "${query_flags[@]}"
   $PYTHON -m retriever.driver.search --query_embeddings "$RUN_DIR/$name/emb/queries.npz" \
     --corpus_embeddings "$RUN_DIR/$name/emb/corpus.npz" --qrels "$RUN_DIR/data" --output_dir "$RUN_DIR/$name" \

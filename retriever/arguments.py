@@ -92,7 +92,6 @@ class EncodeArguments:
     split: str = field(default="test", metadata={"help": "Queries of this qrels split are encoded."})
     output_file: str = field(default="runs/embeddings/corpus.npz")
     batch_size: int = field(default=32)
-    max_len: Optional[int] = field(default=None, metadata={"help": "Default: the training run's length."})
     # How text is shaped; each defaults to the model's own (text_format.json), or the base defaults.
     # Give the same values to the query and the corpus encode: search compares them.
     query_template: Optional[str] = field(default=None, metadata={"help": "Template with {text} for queries."})
@@ -100,6 +99,8 @@ class EncodeArguments:
     query_prefix: Optional[str] = field(default=None, metadata={"help": "Text before every query."})
     passage_prefix: Optional[str] = field(default=None, metadata={"help": "Text before every passage."})
     append_eos: Optional[bool] = field(default=None, metadata={"help": "Append EOS after the text."})
+    query_max_len: Optional[int] = field(default=None, metadata={"help": "Tokens per query, EOS included."})
+    passage_max_len: Optional[int] = field(default=None, metadata={"help": "Tokens per passage, EOS included."})
     task: Optional[str] = field(default=None, metadata={
         "help": "Multi-task model: use this task's trained prefixes."})
     bf16: bool = field(default=False, metadata={"help": "bfloat16 autocast (CPU or GPU)."})
@@ -112,7 +113,8 @@ class EncodeArguments:
                 "contain '{pooling}', e.g. runs/zs-{pooling}/corpus.npz."})
 
     def __post_init__(self):
-        check_counts(self, "batch_size", "num_shards", "max_len", "max_docs")
+        check_counts(self, "batch_size", "num_shards", "max_docs")
+        check_counts(self, "query_max_len", "passage_max_len", minimum=2)
         for kind in ("query", "passage"):
             if getattr(self, f"{kind}_template") is not None:
                 check_template(getattr(self, f"{kind}_template"), f"{kind}_template")

@@ -1,15 +1,18 @@
 """Hybrid retrieval: fuse the rankings of two (or more) systems into one run.
 
-- rrf (the default): reciprocal-rank fusion, score(d) = sum over runs of 1 / (k + rank(d)),
-  rank 1 = best, k = 60 (Cormack, Clarke & Büttcher, 2009). It reads ranks only, so
-  BM25 scores (unbounded) and cosine scores need no calibration, and it has no weight
-  to tune on the test set.
-- minmax: each run's scores rescaled to [0, 1] per query, then summed. A document
-  missing from a run gets 0 from it.
+- minmax (the default): each run's scores rescaled to [0, 1] per query, then summed
+  (CombSUM of min-max-normalised scores); a document missing from a run gets 0 from
+  it. It keeps each system's confidence: a dense top hit that barely beats the
+  next adds little, a clear BM25 winner stays on top.
+- rrf: reciprocal-rank fusion, score(d) = sum over runs of 1 / (k + rank(d)), rank 1 =
+  best, k = 60 (Cormack, Clarke & Büttcher, 2009). It reads ranks only, so it needs no
+  score calibration, but it weighs every run's rank r alike: fusing a strong system
+  with a much weaker one can land below the strong one alone.
+Neither has a weight to tune on test data.
 """
 from retriever.metrics import Run
 
-FUSION_METHODS = ("rrf", "minmax")
+FUSION_METHODS = ("minmax", "rrf")
 
 
 def ranked(docs: dict[str, float]) -> list[str]:
@@ -39,7 +42,7 @@ def minmax_fusion(runs: list[Run]) -> Run:
     return fused
 
 
-def fuse(runs: list[Run], method: str = "rrf", k: float = 60.0, depth: int = 100) -> Run:
+def fuse(runs: list[Run], method: str = "minmax", k: float = 60.0, depth: int = 100) -> Run:
     """One run from several: each query's top `depth` fused documents."""
     if method not in FUSION_METHODS:
         raise ValueError(f"--method must be one of {', '.join(FUSION_METHODS)}; got '{method}'")

@@ -31,12 +31,14 @@ def plot_loss(path, steps: list[int], losses: list[float], title: str = "trainin
 
     matplotlib.use("Agg")  # no display on servers and CI
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
-    window = max(2, len(losses) // 8)
+    window = max(3, len(losses) // 5)
     first, last = quarter_means(losses)
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.plot(steps, losses, marker="." if len(steps) < 50 else None, alpha=0.45, label="loss per step")
     ax.plot(steps, smooth(losses, window), linewidth=2.2, label=f"moving average ({window} steps)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     ax.set_title(f"{title}\nmean of first quarter {first:.3f}, of last quarter {last:.3f}", fontsize=10)

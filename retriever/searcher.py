@@ -39,9 +39,9 @@ def load_embeddings(path) -> tuple[np.ndarray, list[str], dict]:
 # What must be equal for two embedding files to be compared: the model (its path and its
 # weights), and every setting that changes the vectors the same way for queries and passages.
 COMPATIBLE_FIELDS = ("dim", "model", "weights", "pooling", "normalize", "append_eos", "query_template",
-                     "passage_template")
-# Shards of one corpus come from one encode: the passage length and kind match too.
-SHARD_FIELDS = COMPATIBLE_FIELDS + ("kind", "max_len")
+                     "passage_template", "query_max_len", "passage_max_len")
+# Shards of one corpus come from one encode: the kind matches too.
+SHARD_FIELDS = COMPATIBLE_FIELDS + ("kind",)
 
 
 def check_compatible(meta_a: dict, meta_b: dict, name_a: str, name_b: str, fields=COMPATIBLE_FIELDS) -> None:

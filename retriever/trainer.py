@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader
 from transformers import Trainer, TrainerCallback, TrainingArguments
 
 from retriever.grad_cache import grad_cache_step
-from retriever.io import check_counts, check_finite
+from retriever.io import NonFiniteLossError, check_counts, check_finite
 from retriever.multitask import SelfPacedWeights, TaskBatchSampler
 
 logger = logging.getLogger(__name__)
@@ -121,6 +121,14 @@ class RetrieverTrainer(Trainer):
         if self.task_weights is not None and "loss" in logs:
             logs = {**logs, **self.task_weights.state()}
         super().log(logs, *args, **kwargs)
+
+    def save_model(self, output_dir: Optional[str] = None, _internal_call: bool = False):
+        """Every checkpoint goes through here: weights that hold NaN/inf are never saved."""
+        broken = [name for name, p in self.model.named_parameters() if not torch.isfinite(p).all()]
+        if broken:
+            raise NonFiniteLossError(f"weights hold NaN/inf at step {self.state.global_step} (e.g. {broken[0]}); "
+                                     "stopping without saving. Earlier checkpoints are kept.")
+        super().save_model(output_dir, _internal_call)
 
     # ---- loss and steps ---------------------------------------------------------------
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):

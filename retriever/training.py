@@ -1,5 +1,6 @@
 """One training run, shared by the retriever and the re-ranker drivers: data, model,
 Trainer (resuming a killed run), and the saved model with its text format."""
+import dataclasses
 import logging
 import os
 import shutil
@@ -11,7 +12,7 @@ from transformers import HfArgumentParser, set_seed
 from retriever.arguments import DataArguments, ModelArguments
 from retriever.collator import TextFormat
 from retriever.data import TrainDataset, load_train_groups
-from retriever.loss_log import LossLogCallback
+from retriever.loss_log import LossLogCallback, quarter_means
 from retriever.modeling.loading import load_tokenizer
 from retriever.multitask import parse_train_file, read_task_instructions
 from retriever.trainer import RetrieverTrainer, RetrieverTrainingArguments, last_complete_checkpoint
@@ -65,7 +66,63 @@ def fit(model, dataset, collator, training_args) -> RetrieverTrainer:
 MODEL_MARKERS = ("config.json", "adapter_config.json")
 
 
-def save_trained(model, tokenizer, model_args, fmt: TextFormat, output_dir: Path) -> None:
+POOLING_NAMES = {"last": "last-token", "mean": "mean", "cls": "first-token"}
+# Flags that name places or runs, not the recipe: left out of the model card's recipe table.
+NOT_RECIPE = {"output_dir", "logging_dir", "run_name", "train_data", "train_files", "model_name_or_path"}
+
+
+def non_default_flags(*dataclass_args) -> dict:
+    """Every flag whose value differs from the flag's default (the recipe of a run)."""
+    changed = {}
+    for args in dataclass_args:
+        defaults = type(args)()  # built like the parsed one, so derived values compare equal
+        for f in dataclasses.fields(args):
+            value = getattr(args, f.name)
+            if f.init and f.name not in NOT_RECIPE and value != getattr(defaults, f.name):
+                changed[f.name] = getattr(value, "value", value)  # enums as their flag value
+    return changed
+
+
+def model_card(args, fmt: TextFormat, n_groups: int, history: list[dict]) -> str:
+    """README.md of a trained model: what it is, what it was trained on and how, its final loss."""
+    model_args, data_args, training_args = args
+    losses = [h["loss"] for h in history if "loss" in h]
+    first, last = quarter_means(losses) if losses else (float("nan"), float("nan"))
+    data = " ".join(data_args.train_files) if data_args.train_files else data_args.train_data
+    recipe = "\n".join(f"| `--{k}` | `{v}` |" for k, v in sorted(non_default_flags(*args).items()))
+    return f"""# Dense retriever trained with `retriever`
+
+- base model: `{model_args.model_name_or_path}`
+- training data: `{data}` ({n_groups} query groups of {data_args.train_group_size} passages)
+- embedding: {POOLING_NAMES[model_args.pooling]} pooling{", L2-normalised" if model_args.normalize else ""}; \
+similarity = q · p / {model_args.temperature}
+- text: query template `{fmt.template("query")}`, passage template `{fmt.template("passage")}`, \
+EOS appended: {fmt.append_eos}; at most {fmt.query_max_len} / {fmt.passage_max_len} tokens
+- training: {len(losses)} logged steps; final loss {losses[-1] if losses else float("nan"):.4f} \
+(mean of the first quarter of steps {first:.4f}, of the last quarter {last:.4f}); \
+curve in `loss_curve.png`, every step in `train_log.json`
+
+## Recipe: every flag that differs from its default
+
+| flag | value |
+|---|---|
+{recipe}
+
+## Use
+
+```bash
+python -m retriever.driver.encode --model_name_or_path THIS_DIR --data_dir BEIR_DIR --output_file emb/corpus.npz
+python -m retriever.driver.encode --model_name_or_path THIS_DIR --data_dir BEIR_DIR --encode_is_query \\
+    --output_file emb/queries.npz
+python -m retriever.driver.search --query_embeddings emb/queries.npz --corpus_embeddings emb/corpus.npz \\
+    --qrels BEIR_DIR
+```
+
+Encode reads `text_format.json` and `retriever_config.json` here, so texts are shaped and pooled as in training.
+"""
+
+
+def save_trained(model, tokenizer, model_args, fmt: TextFormat, output_dir: Path, card: str = "") -> None:
     """Model, tokenizer and the text format encode, mine and rerank must reuse.
 
     Everything is written to a temporary directory first and then renamed into
@@ -77,6 +134,8 @@ def save_trained(model, tokenizer, model_args, fmt: TextFormat, output_dir: Path
         model.save(str(tmp), base_model=model_args.model_name_or_path, merge_lora=model_args.merge_lora)
         tokenizer.save_pretrained(str(tmp))
         fmt.save(tmp)
+        if card:
+            (tmp / "README.md").write_text(card, encoding="utf-8")
         for name in sorted(os.listdir(tmp), key=lambda name: name in MODEL_MARKERS):
             os.replace(tmp / name, output_dir / name)
     finally:
@@ -104,5 +163,7 @@ def train(args, build_model, build_collator, what: str = "a retriever") -> Path:
                 what, len(dataset), data_args.train_group_size, model_args.model_name_or_path)
     trainer = fit(model, dataset, collator, training_args)
     if trainer.is_world_process_zero():  # under torchrun, rank 0 writes the model
-        save_trained(model, tokenizer, model_args, fmt, output_dir)
+        history = [h for h in trainer.state.log_history if "loss" in h]
+        card = model_card(args, fmt, len(dataset), history)
+        save_trained(model, tokenizer, model_args, fmt, output_dir, card)
     return output_dir

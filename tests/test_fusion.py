@@ -32,5 +32,5 @@ def test_minmax_fusion_sums_per_query_normalised_scores():
 def test_fusion_keeps_depth_documents_and_every_query_of_either_run():
     fused = fuse([BM25, {"other": {"x": 1.0}}], "rrf", depth=2)
     assert list(fused["q"]) == ["a", "b"] and fused["other"] == {"x": pytest.approx(1 / 61)}
-    with pytest.raises(ValueError, match="rrf, minmax"):
+    with pytest.raises(ValueError, match="minmax, rrf"):
         fuse([BM25, DENSE], "max")

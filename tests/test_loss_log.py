@@ -23,3 +23,22 @@ def test_callback_writes_json_log_and_a_png_curve(tmp_path):
         callback.on_log(None, state, None, logs={"loss": loss})
     assert [e["loss"] for e in json.loads((tmp_path / "train_log.json").read_text())] == [3.0, 2.5, 2.0, 1.0]
     assert (tmp_path / "loss_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_training_reports_to_wandb_offline_and_still_writes_its_own_log(tiny_model_dir, tiny_groups, tmp_path,
+                                                                       monkeypatch):
+    import pytest
+
+    pytest.importorskip("wandb")
+    from retriever.driver import train
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    out = train.main(["--model_name_or_path", tiny_model_dir, "--train_data", str(tiny_groups), "--output_dir",
+                      str(tmp_path / "m"), "--max_steps", "2", "--per_device_train_batch_size", "4",
+                      "--train_group_size", "2", "--query_max_len", "8", "--passage_max_len", "12",
+                      "--report_to", "wandb", "--run_name", "offline-test"])
+    runs = list((tmp_path / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1 and list(runs[0].glob("*.wandb"))  # the offline run W&B can sync later
+    assert [e["step"] for e in json.loads((out / "train_log.json").read_text())] == [1, 2]

@@ -57,7 +57,8 @@ def run_search(out, queries="queries.npz", corpus="corpus*.npz"):
                                                ("normalize", ["--normalize", "False"]),
                                                ("append_eos", ["--append_eos", "False"]),
                                                ("query_template", ["--query_template", "what {text}"]),
-                                               ("passage_template", ["--passage_prefix", "the "])])
+                                               ("passage_template", ["--passage_prefix", "the "]),
+                                               ("passage_max_len", ["--passage_max_len", "16"])])
 def test_queries_and_corpus_encoded_differently_are_refused(tiny_model_dir, tiny_beir, tmp_path, field, query_flags):
     encode_both(tiny_model_dir, tiny_beir, tmp_path, query_flags=query_flags)
     with pytest.raises(DataError, match=f"queries.npz and .*corpus.*npz differ in '{field}'"):

@@ -50,7 +50,8 @@ def load_texts(args: EncodeArguments) -> tuple[list[str], list[str]]:
 def with_overrides(fmt: TextFormat, args: EncodeArguments) -> TextFormat:
     """The model's text format with the encode flags that were given applied."""
     given = {name: getattr(args, name) for name in ("query_template", "passage_template", "query_prefix",
-                                                     "passage_prefix", "append_eos")
+                                                     "passage_prefix", "append_eos", "query_max_len",
+                                                     "passage_max_len")
              if getattr(args, name) is not None}
     return dataclasses.replace(fmt, **given)
 
@@ -65,7 +66,7 @@ def main(argv=None):
     model = half_weights(model, device, args.bf16, args.fp16)
     kind = "query" if args.encode_is_query else "passage"
     fmt = with_overrides(fmt, args)
-    template, max_len = fmt.template(kind, args.task), args.max_len or fmt.max_len(kind)
+    template, max_len = fmt.template(kind, args.task), fmt.max_len(kind)
 
     ids, texts = load_texts(args)
     if not texts:
@@ -90,6 +91,7 @@ def main(argv=None):
                 "dim": int(embeddings.shape[1]), "kind": kind, "max_len": max_len, "template": template,
                 "query_template": fmt.template("query", args.task),
                 "passage_template": fmt.template("passage", args.task), "append_eos": fmt.append_eos,
+                "query_max_len": fmt.query_max_len, "passage_max_len": fmt.passage_max_len,
                 "pooling": pooling, "normalize": model.normalize,
                 "shard": [args.shard_id, args.num_shards]}
         output_file = args.output_file.replace("{pooling}", pooling)

@@ -1,10 +1,10 @@
 """Fuse two (or more) TREC run files into a hybrid run, and evaluate it.
 
     python -m retriever.driver.fuse --runs runs/bm25/run.trec runs/dense/run.trec \
-        --qrels ../shared/data/scifact --output_dir runs/hybrid [--method rrf --rrf_k 60]
+        --qrels ../shared/data/scifact --output_dir runs/hybrid [--method minmax | --method rrf --rrf_k 60]
 
-Reciprocal-rank fusion by default (see retriever.fusion for why); --method minmax
-sums per-query min-max-normalised scores instead.
+Min-max-normalised score fusion by default, reciprocal-rank fusion with
+--method rrf (retriever.fusion says how each works and when rank fusion falls short).
 """
 import logging
 import sys
@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 class FuseArguments:
     runs: list[str] = field(metadata={"help": "Two or more TREC run files (e.g. BM25 and dense)."})
     output_dir: str = field(default="runs/hybrid")
-    method: str = field(default="rrf", metadata={"help": f"One of {FUSION_METHODS}."})
+    method: str = field(default="minmax", metadata={"help": f"One of {FUSION_METHODS}."})
     rrf_k: float = field(default=60.0, metadata={"help": "rrf: score = sum 1 / (k + rank)."})
     depth: int = field(default=100, metadata={"help": "Documents kept per query."})
     qrels: Optional[str] = field(default=None, metadata={

@@ -23,13 +23,14 @@ read -ra extra <<< "${EXTRA_ARGS:-}"
 # queries and corpus get the same text settings: search checks that they match
 common=(--model_name_or_path "$MODEL_DIR" --data_dir "$DATA_DIR" --batch_size "$ENCODE_BATCH_SIZE"
         ${APPEND_EOS:+--append_eos "$APPEND_EOS"} ${QUERY_TEMPLATE:+--query_template "$QUERY_TEMPLATE"}
-        ${PASSAGE_TEMPLATE:+--passage_template "$PASSAGE_TEMPLATE"})
+        ${PASSAGE_TEMPLATE:+--passage_template "$PASSAGE_TEMPLATE"} ${QUERY_MAX_LEN:+--query_max_len "$QUERY_MAX_LEN"}
+        ${PASSAGE_MAX_LEN:+--passage_max_len "$PASSAGE_MAX_LEN"})
 
 echo "[encode] model=$MODEL_DIR data=$DATA_DIR split=$SPLIT shards=$NUM_SHARDS batch=$ENCODE_BATCH_SIZE"
 echo "[encode] writes $EMB_DIR/corpus.shard*.npz and $EMB_DIR/queries.npz"
 for ((shard = 0; shard < NUM_SHARDS; shard++)); do
   "$PYTHON" -m retriever.driver.encode "${common[@]}" --num_shards "$NUM_SHARDS" --shard_id "$shard" \
-    --output_file "$EMB_DIR/corpus.shard$shard.npz" ${PASSAGE_MAX_LEN:+--max_len "$PASSAGE_MAX_LEN"} "${extra[@]}"
+    --output_file "$EMB_DIR/corpus.shard$shard.npz" "${extra[@]}"
 done
 "$PYTHON" -m retriever.driver.encode "${common[@]}" --encode_is_query --split "$SPLIT" \
-  --output_file "$EMB_DIR/queries.npz" ${QUERY_MAX_LEN:+--max_len "$QUERY_MAX_LEN"} "${extra[@]}"
+  --output_file "$EMB_DIR/queries.npz" "${extra[@]}"

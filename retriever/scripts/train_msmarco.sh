@@ -10,7 +10,7 @@
 #     model, SmolLM2-135M-Instruct, is a chat model whose state at its EOS (<|im_end|>) carries no
 #     content, and last-token training from there collapses; the course's base model was an
 #     embedder already (README, "Why the default model needs a template");
-#   - LoRA, lr 2e-4, temperature 0.02, 8 queries x 2 passages, 30 steps, fp32: what 2 CPU cores
+#   - LoRA, lr 1e-3, temperature 0.02, 8 queries x 2 passages, 26 steps, fp32: what 2 CPU cores
 #     can do in a few minutes (bf16 runs far slower than fp32 on CPUs without bf16 units).
 set -euo pipefail
 set -f  # EXTRA_ARGS is split into words, never glob-expanded

@@ -16,7 +16,7 @@ def test_fuse_driver_writes_and_evaluates_the_hybrid_run(tiny_beir, tmp_path):
     write_trec_run(tmp_path / "a.trec", first)
     write_trec_run(tmp_path / "b.trec", second)
     metrics = fuse.main(["--runs", str(tmp_path / "a.trec"), str(tmp_path / "b.trec"), "--qrels", str(tiny_beir),
-                         "--output_dir", str(tmp_path / "hybrid"), "--name", "hybrid"])
+                         "--output_dir", str(tmp_path / "hybrid"), "--name", "hybrid", "--method", "rrf"])
     assert metrics["system"] == "hybrid" and metrics["fusion"] == "rrf"
     judged = {q: {d: 1} for q, d in qrels.items()}
     assert evaluate(judged, first)["MRR@10"] == evaluate(judged, second)["MRR@10"] == pytest.approx(0.75)

@@ -139,7 +139,8 @@ def test_run_all_trains_evaluates_reranks_mines_round_2_and_reports(tiny_model_d
     assert all(line.endswith("batch=16") for line in done.stdout.splitlines() if line.startswith("[encode] model="))
     rows = json.loads((tmp_path / "run" / "report.json").read_text())
     assert [r["system"] for r in rows] == ["BM25", "zero-shot (last)", "fine-tuned (last)", "MiniLM (all-MiniLM-L6-v2)",
-                                           "hybrid (BM25 + fine-tuned, RRF)", "fine-tuned+re-ranker@5",
+                                           "hybrid (BM25 + fine-tuned, minmax)",
+                                           "hybrid (BM25 + fine-tuned, rrf)", "fine-tuned+re-ranker@5",
                                            "fine-tuned round 2 (last)"]
     assert all(r["set"] == "tinyset" and 0 <= r["nDCG@10"] <= 1 and r["seconds"] >= 0 for r in rows)
     assert "## tinyset" in (tmp_path / "run" / "report.md").read_text()
@@ -210,3 +211,13 @@ def test_a_model_trained_with_mean_pooling_is_encoded_with_mean_pooling_by_defau
         assert json.loads(str(saved["meta"]))["pooling"] == "mean"
         assert not np.allclose(saved["embeddings"], other["embeddings"])  # trained weights, mean pooled
     assert EncoderModel.load(str(model), pooling="last").pooling_mode == "mean"
+
+
+def test_trained_model_has_a_model_card_with_its_recipe_and_loss(trained):
+    card = (trained / "README.md").read_text()
+    log = json.loads((trained / "train_log.json").read_text())
+    assert "- base model: `" in card and "(16 query groups of 3 passages)" in card
+    assert f"final loss {log[-1]['loss']:.4f}" in card
+    for flag in ("| `--max_steps` | `3` |", "| `--learning_rate` | `0.001` |", "| `--passage_max_len` | `12` |"):
+        assert flag in card
+    assert "`--seed`" not in card and "`--output_dir`" not in card  # defaults and places are not the recipe

@@ -257,3 +257,27 @@ def test_missing_beir_file_hint_names_a_real_set_or_none(tmp_path):
     assert "beir.zip" not in str(e.value) and "my-data.zip" not in str(e.value) and "Point DATA_DIR" in str(e.value)
     with pytest.raises(FileNotFoundError, match=r"scifact\.zip"):
         load_corpus(str(tmp_path / "scifact"))
+
+
+def test_a_checkpoint_with_nan_weights_is_never_written(tiny_model_dir, tiny_groups, tmp_path):
+    """Logging every 5 steps, a NaN update can reach a save step before a NaN loss is logged."""
+    import torch
+
+    from retriever.trainer import RetrieverTrainer
+
+    original = RetrieverTrainer.training_step
+
+    def poison_at_step_2(self, model, inputs, num_items_in_batch=None):
+        loss = original(self, model, inputs, num_items_in_batch)
+        if self.state.global_step == 1:  # the update of step 2 breaks the weights
+            with torch.no_grad():
+                next(p for p in model.parameters() if p.requires_grad).fill_(float("nan"))
+        return loss
+
+    out = tmp_path / "m"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(RetrieverTrainer, "training_step", poison_at_step_2)
+        with pytest.raises(NonFiniteLossError, match="weights hold NaN/inf at step 2"):
+            train.main(train_args(tiny_model_dir, tiny_groups, out, "--max_steps", "4", "--logging_steps", "5",
+                                  "--save_strategy", "steps", "--save_steps", "1"))
+    assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-1"]
