@@ -3,7 +3,7 @@
 train:  ModelArguments + DataArguments + retriever.trainer.RetrieverTrainingArguments
         (kept with the Trainer: importing TrainingArguments costs seconds that encode
         and search do not need)
-encode: ModelArguments + EncodeArguments
+encode: EncodeArguments (the model to read with, the data, the text format overrides)
 search: SearchArguments (its own small set)
 """
 from dataclasses import dataclass, field
@@ -83,6 +83,12 @@ class DataArguments:
 
 @dataclass
 class EncodeArguments:
+    model_name_or_path: str = field(default=DEFAULT_MODEL, metadata={
+        "help": "A trained model's output dir, or a base model (local dir, .gguf, pypi:<package>, hub name)."})
+    pooling: str = field(default="last", metadata={
+        "help": f"One of {POOLING_MODES}; a trained model's own pooling wins."})
+    normalize: bool = field(default=True, metadata={"help": "L2-normalise; a trained model's own choice wins."})
+    padding_side: str = field(default="right", metadata={"help": f"One of {PADDING_SIDES} (base models)."})
     data_dir: str = field(
         default="BeIR/fiqa",
         metadata={"help": "BEIR directory (corpus.jsonl, queries.jsonl, qrels/) or hub name."},
@@ -113,6 +119,8 @@ class EncodeArguments:
                 "contain '{pooling}', e.g. runs/zs-{pooling}/corpus.npz."})
 
     def __post_init__(self):
+        check_choice("pooling", self.pooling, POOLING_MODES)
+        check_choice("padding_side", self.padding_side, PADDING_SIDES)
         check_counts(self, "batch_size", "num_shards", "max_docs")
         check_counts(self, "query_max_len", "passage_max_len", minimum=2)
         for kind in ("query", "passage"):

@@ -30,3 +30,8 @@ def test_encode_of_an_empty_shard_names_the_shard_and_writes_nothing(tiny_model_
         encode.main(["--model_name_or_path", tiny_model_dir, "--data_dir", str(tiny_beir), "--num_shards", "40",
                      "--shard_id", "39", "--output_file", str(out)])
     assert not out.exists()
+
+
+def test_encode_parses_only_its_own_flags():
+    with pytest.raises(ValueError, match="not used by the HfArgumentParser: \\['--lora'"):
+        encode.main(["--lora", "True"])

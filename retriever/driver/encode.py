@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from transformers import HfArgumentParser
 
-from retriever.arguments import EncodeArguments, ModelArguments
+from retriever.arguments import EncodeArguments
 from retriever.collator import TextFormat, join_title
 from retriever.data import load_corpus, load_qrels, load_queries
 from retriever.encoding import device_of, encode_texts, half_weights, load_encoder
@@ -57,11 +57,10 @@ def with_overrides(fmt: TextFormat, args: EncodeArguments) -> TextFormat:
 
 
 def main(argv=None):
-    model_args, args = HfArgumentParser((ModelArguments, EncodeArguments)).parse_args_into_dataclasses(args=argv)
+    args, = HfArgumentParser(EncodeArguments).parse_args_into_dataclasses(args=argv)
     setup_logging()
-    model_dir = model_args.model_name_or_path
-    model, tokenizer, fmt = load_encoder(model_dir, model_args.pooling, model_args.normalize,
-                                         model_args.padding_side)
+    model_dir = args.model_name_or_path
+    model, tokenizer, fmt = load_encoder(model_dir, args.pooling, args.normalize, args.padding_side)
     device = device_of(model)
     model = half_weights(model, device, args.bf16, args.fp16)
     kind = "query" if args.encode_is_query else "passage"

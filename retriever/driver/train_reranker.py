@@ -18,10 +18,14 @@ from retriever.training import parse_args, train
 def main(argv=None):
     args = parse_args(argv)
     setup_logging()
-    _, data_args, training_args = args
-    if training_args.grad_cache or training_args.negatives_cross_device:
-        raise ValueError("--grad_cache and --negatives_cross_device are for the bi-encoder: "
-                         "re-ranker groups are scored independently")
+    model_args, data_args, training_args = args
+    ignored = {"--temperature": model_args.temperature != 0.01, "--distill_weight": training_args.distill_weight > 0,
+               "--self_paced": training_args.self_paced, "--task_instructions": bool(data_args.task_instructions),
+               "--negatives_cross_device": training_args.negatives_cross_device,
+               "--grad_cache": training_args.grad_cache}
+    if any(ignored.values()):
+        raise ValueError(f"{', '.join(k for k, v in ignored.items() if v)}: bi-encoder flags the re-ranker does "
+                         "not use (it scores each (query, passage) pair and trains with a listwise loss)")
     if (data_args.query_template, data_args.passage_template, data_args.append_eos) != ("{text}", "{text}", True):
         raise ValueError("--query_template, --passage_template and --append_eos are for the bi-encoder: the "
                          "re-ranker reads query + passage + EOS (use --query_prefix / --passage_prefix)")

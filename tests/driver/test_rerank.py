@@ -54,3 +54,14 @@ def test_teacher_scores_are_added_to_every_passage(reranker_dir, tiny_groups, tm
 def test_rerank_needs_exactly_one_input(reranker_dir):
     with pytest.raises(ValueError, match="either --run_file"):
         rerank.main(["--model_name_or_path", str(reranker_dir)])
+
+
+@pytest.mark.parametrize("flags,named", [(["--temperature", "0.05"], "--temperature"),
+                                         (["--distill_weight", "0.5"], "--distill_weight"),
+                                         (["--self_paced"], "--self_paced"),
+                                         (["--grad_cache"], "--grad_cache"),
+                                         (["--query_template", "q {text}"], "--query_template")])
+def test_train_reranker_refuses_bi_encoder_flags_it_would_ignore(tiny_model_dir, tiny_groups, tmp_path, flags, named):
+    with pytest.raises(ValueError, match=named):
+        train_reranker.main(["--model_name_or_path", tiny_model_dir, "--train_data", str(tiny_groups),
+                             "--output_dir", str(tmp_path), "--train_group_size", "3", *flags])
