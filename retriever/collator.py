@@ -66,9 +66,8 @@ class TextFormat:
     def max_len(self, kind: str) -> int:
         return getattr(self, f"{kind}_max_len")
 
-    def tokenize(self, tokenizer, texts: list[str], kind: str, task: Optional[str] = None,
-                 max_len: Optional[int] = None) -> list[list[int]]:
-        return tokenize(tokenizer, texts, max_len or self.max_len(kind), self.template(kind, task), self.append_eos)
+    def tokenize(self, tokenizer, texts: list[str], kind: str, task: Optional[str] = None) -> list[list[int]]:
+        return tokenize(tokenizer, texts, self.max_len(kind), self.template(kind, task), self.append_eos)
 
     def save(self, model_dir) -> None:
         write_json(Path(model_dir) / TEXT_FORMAT_FILE, asdict(self))

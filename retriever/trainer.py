@@ -8,8 +8,8 @@ import logging
 import math
 import shutil
 from contextlib import nullcontext
-from pathlib import Path
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Optional
 
 import torch
@@ -18,6 +18,7 @@ from transformers import Trainer, TrainerCallback, TrainingArguments
 
 from retriever.grad_cache import grad_cache_step
 from retriever.io import NonFiniteLossError, check_counts, check_finite
+from retriever.modeling.loading import non_finite_weights
 from retriever.multitask import SelfPacedWeights, TaskBatchSampler
 
 logger = logging.getLogger(__name__)
@@ -124,7 +125,7 @@ class RetrieverTrainer(Trainer):
 
     def save_model(self, output_dir: Optional[str] = None, _internal_call: bool = False):
         """Every checkpoint goes through here: weights that hold NaN/inf are never saved."""
-        broken = [name for name, p in self.model.named_parameters() if not torch.isfinite(p).all()]
+        broken = non_finite_weights(self.model)
         if broken:
             raise NonFiniteLossError(f"weights hold NaN/inf at step {self.state.global_step} (e.g. {broken[0]}); "
                                      "stopping without saving. Earlier checkpoints are kept.")

@@ -9,6 +9,7 @@ query_max_len + passage_max_len tokens.
 """
 import sys
 
+from retriever.arguments import ModelArguments
 from retriever.collator import RerankCollator
 from retriever.modeling.reranker import RerankerModel
 from retriever.driver import run_cli, setup_logging
@@ -19,7 +20,8 @@ def main(argv=None):
     args = parse_args(argv)
     setup_logging()
     model_args, data_args, training_args = args
-    ignored = {"--temperature": model_args.temperature != 0.01, "--distill_weight": training_args.distill_weight > 0,
+    default_temperature = ModelArguments.__dataclass_fields__["temperature"].default
+    ignored = {"--temperature": model_args.temperature != default_temperature, "--distill_weight": training_args.distill_weight > 0,
                "--self_paced": training_args.self_paced, "--task_instructions": bool(data_args.task_instructions),
                "--negatives_cross_device": training_args.negatives_cross_device,
                "--grad_cache": training_args.grad_cache}

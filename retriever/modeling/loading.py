@@ -234,6 +234,11 @@ def load_trained_base(model_dir: str, base_model: Optional[str] = None):
     return load_base_model(model_dir)
 
 
+def non_finite_weights(model) -> list[str]:
+    """Names of the parameters that hold NaN or inf (a diverged training): never saved."""
+    return [name for name, p in model.named_parameters() if not torch.isfinite(p).all()]
+
+
 def save_base(model, output_dir: str, merge_lora: bool):
     """save_pretrained the base model (or its LoRA adapter); returns (model, is_lora).
 
@@ -243,7 +248,7 @@ def save_base(model, output_dir: str, merge_lora: bool):
     is_lora = hasattr(model, "peft_config")
     if is_lora and merge_lora:
         model, is_lora = model.merge_and_unload(), False
-    broken = [name for name, p in model.named_parameters() if not torch.isfinite(p).all()]
+    broken = non_finite_weights(model)
     if broken:
         raise ValueError(f"not saving to {output_dir}: {len(broken)} weight tensors hold NaN/inf "
                          f"(e.g. {broken[0]}); the training diverged")
