@@ -23,7 +23,8 @@ import torch
 
 from common import sync
 from retriever.arguments import ModelArguments
-from retriever.collator import TextFormat, TrainCollator
+from retriever.collator import TrainCollator
+from retriever.spec import EmbeddingSpec
 from retriever.data import TrainDataset, load_train_groups
 from retriever.grad_cache import grad_cache_step
 from retriever.modeling import EncoderModel
@@ -59,7 +60,7 @@ def run_mode(a) -> dict:
     device = best_device()
     tokenizer = load_tokenizer(a.model)
     dataset = TrainDataset(load_train_groups(a.train_data)[: a.batch], a.group, seed=0)
-    batch = TrainCollator(tokenizer, TextFormat(query_max_len=a.query_len, passage_max_len=a.passage_len))([dataset[i] for i in range(a.batch)])
+    batch = TrainCollator(tokenizer, EmbeddingSpec(query_max_len=a.query_len, passage_max_len=a.passage_len))([dataset[i] for i in range(a.batch)])
     batch = {side: {k: v.to(device) for k, v in b.items()} for side, b in batch.items()}
     torch.manual_seed(0)
     model = EncoderModel.build(ModelArguments(model_name_or_path=a.model, lora=a.lora)).to(device).train()

@@ -16,7 +16,8 @@ from transformers import TrainerCallback
 
 from common import sync, where
 from retriever.arguments import ModelArguments
-from retriever.collator import TextFormat, TrainCollator
+from retriever.collator import TrainCollator
+from retriever.spec import EmbeddingSpec
 from retriever.data import TrainDataset, load_train_groups
 from retriever.modeling import EncoderModel
 from retriever.trainer import RetrieverTrainer, RetrieverTrainingArguments
@@ -55,7 +56,7 @@ def main():
 
     tokenizer = load_tokenizer(a.model)
     dataset = TrainDataset(load_train_groups(a.train_data)[: a.batch * (a.steps + 1)], a.group, seed=0)
-    collate = TrainCollator(tokenizer, TextFormat(query_max_len=32, passage_max_len=a.max_len))
+    collate = TrainCollator(tokenizer, EmbeddingSpec(query_max_len=32, passage_max_len=a.max_len))
     batches = [collate([dataset[i] for i in range(s * a.batch, (s + 1) * a.batch)]) for s in range(a.steps + 1)]
     n_tokens = sum(tokens(b) for b in batches[1:])
 

@@ -9,10 +9,12 @@ search: SearchArguments (its own small set)
 from dataclasses import dataclass, field
 from typing import Optional
 
-from retriever.collator import check_template
 from retriever.io import check_counts
-from retriever.modeling.encoder import POOLING_MODES
-from retriever.modeling.loading import DEFAULT_MODEL, PADDING_SIDES
+from retriever.modeling.loading import DEFAULT_MODEL
+from retriever.spec import PADDING_SIDES, POOLING_MODES, EmbeddingSpec, check_template
+
+# Defaults of what a model is trained with come from the spec: stated once, there.
+SPEC = EmbeddingSpec
 
 
 def check_choice(name: str, value: str, choices) -> None:
@@ -27,10 +29,10 @@ class ModelArguments:
         metadata={"help": "Base model: local dir, .gguf file, pypi:<package> or hub name. "
                           "For encode: the trained model's output dir."},
     )
-    pooling: str = field(default="last", metadata={"help": f"One of {POOLING_MODES}."})
-    normalize: bool = field(default=True, metadata={"help": "L2-normalise embeddings."})
-    temperature: float = field(default=0.01, metadata={"help": "Similarity is dot / temperature."})
-    padding_side: str = field(default="right", metadata={"help": f"One of {PADDING_SIDES}."})
+    pooling: str = field(default=SPEC.pooling, metadata={"help": f"One of {POOLING_MODES}."})
+    normalize: bool = field(default=SPEC.normalize, metadata={"help": "L2-normalise embeddings."})
+    temperature: float = field(default=SPEC.temperature, metadata={"help": "Similarity is dot / temperature."})
+    padding_side: str = field(default=SPEC.padding_side, metadata={"help": f"One of {PADDING_SIDES}."})
     lora: bool = field(default=False, metadata={"help": "Train LoRA adapters instead of all weights."})
     lora_r: int = field(default=16)
     lora_alpha: int = field(default=32)
@@ -56,17 +58,17 @@ class DataArguments:
     )
     train_split: str = field(default="train")
     train_group_size: int = field(default=10, metadata={"help": "Passages per query: 1 positive + negatives."})
-    query_max_len: int = field(default=32, metadata={"help": "Tokens per query, EOS included."})
-    passage_max_len: int = field(default=128, metadata={"help": "Tokens per passage, EOS included."})
-    query_template: str = field(default="{text}", metadata={
+    query_max_len: int = field(default=SPEC.query_max_len, metadata={"help": "Tokens per query, EOS included."})
+    passage_max_len: int = field(default=SPEC.passage_max_len, metadata={"help": "Tokens per passage, EOS included."})
+    query_template: str = field(default=SPEC.query_template, metadata={
         "help": "How a query is shown to the model; {text} stands for the query. Truncation cuts "
                 "the text only, never the template, e.g. 'This sentence : \"{text}\" means in one word:\"'."})
-    passage_template: str = field(default="{text}", metadata={
+    passage_template: str = field(default=SPEC.passage_template, metadata={
         "help": "The same for passages ({text} = title + text)."})
-    append_eos: bool = field(default=True, metadata={
+    append_eos: bool = field(default=SPEC.append_eos, metadata={
         "help": "Append EOS after the (templated) text; last-token pooling then reads the EOS state."})
-    query_prefix: str = field(default="", metadata={"help": "Text put before every query (before the template)."})
-    passage_prefix: str = field(default="", metadata={"help": "Text put before every passage (before the template)."})
+    query_prefix: str = field(default=SPEC.query_prefix, metadata={"help": "Text put before every query (before the template)."})
+    passage_prefix: str = field(default=SPEC.passage_prefix, metadata={"help": "Text put before every passage (before the template)."})
     max_train_groups: Optional[int] = field(default=None, metadata={"help": "Use only the first N groups."})
     train_files: list[str] = field(default_factory=list, metadata={
         "help": "Multi-task: several training files, each 'task=path' (or a path, task = file stem); "
@@ -85,10 +87,10 @@ class DataArguments:
 class EncodeArguments:
     model_name_or_path: str = field(default=DEFAULT_MODEL, metadata={
         "help": "A trained model's output dir, or a base model (local dir, .gguf, pypi:<package>, hub name)."})
-    pooling: str = field(default="last", metadata={
+    pooling: str = field(default=SPEC.pooling, metadata={
         "help": f"One of {POOLING_MODES}; a trained model's own pooling wins."})
-    normalize: bool = field(default=True, metadata={"help": "L2-normalise; a trained model's own choice wins."})
-    padding_side: str = field(default="right", metadata={"help": f"One of {PADDING_SIDES} (base models)."})
+    normalize: bool = field(default=SPEC.normalize, metadata={"help": "L2-normalise; a trained model's own choice wins."})
+    padding_side: str = field(default=SPEC.padding_side, metadata={"help": f"One of {PADDING_SIDES} (base models)."})
     data_dir: str = field(
         default="BeIR/fiqa",
         metadata={"help": "BEIR directory (corpus.jsonl, queries.jsonl, qrels/) or hub name."},
@@ -98,7 +100,7 @@ class EncodeArguments:
     split: str = field(default="test", metadata={"help": "Queries of this qrels split are encoded."})
     output_file: str = field(default="runs/embeddings/corpus.npz")
     batch_size: int = field(default=32)
-    # How text is shaped; each defaults to the model's own (text_format.json), or the base defaults.
+    # How text is shaped; each defaults to the model's own (embedding_spec.json), or the spec's defaults.
     # Give the same values to the query and the corpus encode: search compares them.
     query_template: Optional[str] = field(default=None, metadata={"help": "Template with {text} for queries."})
     passage_template: Optional[str] = field(default=None, metadata={"help": "Template with {text} for passages."})

@@ -1,86 +1,15 @@
 """Text -> token ids: templates and prefixes, truncation inside the template, EOS, padding.
 
-`tokenize` is the one place where a text is shaped for the model, and `TextFormat`
-the one spec of how a trained model reads text; training, encoding, mining and
-re-ranking go through them.
+`tokenize` is the one place where a text is shaped for the model, following the
+model's `EmbeddingSpec` (retriever.spec); training, encoding, mining and re-ranking
+go through it.
 """
-import json
-from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Optional
 
 import torch
 
-from retriever.io import write_json
-
-# Written beside a trained model: how it reads text (templates, prefixes, EOS, lengths),
-# which encode, mine and rerank reuse so queries and passages are shaped as in training.
-TEXT_FORMAT_FILE = "text_format.json"
-PLACEHOLDER = "{text}"
-KINDS = ("query", "passage")
-
-
-def check_template(template: str, flag: str = "template") -> str:
-    if template.count(PLACEHOLDER) != 1:
-        raise ValueError(f"--{flag} must contain '{PLACEHOLDER}' exactly once; got {template!r}")
-    return template
-
-
-@dataclass
-class TextFormat:
-    """How a model reads text: the spec training writes and encode, mine and rerank read.
-
-    The text a model sees for `kind` is `prefix + template` with the (title +) text in
-    place of {text}; truncation cuts the text only, so the template's tail (and the EOS
-    appended after it, when `append_eos`) always survive. Multi-task models carry
-    per-task prefixes in `task_instructions`.
-    """
-    query_template: str = PLACEHOLDER
-    passage_template: str = PLACEHOLDER
-    query_prefix: str = ""
-    passage_prefix: str = ""
-    append_eos: bool = True
-    query_max_len: int = 32
-    passage_max_len: int = 128
-    padding_side: str = "right"
-    task_instructions: dict = field(default_factory=dict)
-
-    def __post_init__(self):
-        for kind in KINDS:
-            check_template(getattr(self, f"{kind}_template"), f"{kind}_template")
-
-    def prefix(self, kind: str, task: Optional[str] = None) -> str:
-        """The prefix of "query" or "passage" texts (the task's own, for a multi-task model)."""
-        prefix = getattr(self, f"{kind}_prefix")
-        if task:
-            if task not in self.task_instructions:
-                raise ValueError(f"unknown task '{task}'; the model was trained with: "
-                                 f"{', '.join(self.task_instructions) or 'none'}")
-            prefix = self.task_instructions[task].get(f"{kind}_prefix", prefix)
-        return prefix
-
-    def template(self, kind: str, task: Optional[str] = None) -> str:
-        """The full template of "query" or "passage" texts: the prefix, then the template."""
-        return self.prefix(kind, task) + getattr(self, f"{kind}_template")
-
-    def max_len(self, kind: str) -> int:
-        return getattr(self, f"{kind}_max_len")
-
-    def tokenize(self, tokenizer, texts: list[str], kind: str, task: Optional[str] = None) -> list[list[int]]:
-        return tokenize(tokenizer, texts, self.max_len(kind), self.template(kind, task), self.append_eos)
-
-    def save(self, model_dir) -> None:
-        write_json(Path(model_dir) / TEXT_FORMAT_FILE, asdict(self))
-
-    @classmethod
-    def read(cls, model_dir, **base_model_defaults) -> "TextFormat":
-        """The trained model's format; for a base model (no text_format.json), the defaults."""
-        path = Path(model_dir) / TEXT_FORMAT_FILE
-        if not path.is_file():
-            return cls(**base_model_defaults)
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in json.loads(path.read_text()).items() if k in known})
-
+from retriever.spec import PLACEHOLDER, EmbeddingSpec, check_template
 
 def join_title(text: str, title: str = "") -> str:
     """A passage as the model reads it: title, then body."""
@@ -103,7 +32,7 @@ def tokenize(tokenizer, texts: list[str], max_len: int, template: str = PLACEHOL
     tokenizer already ends every text with it (BERT's [SEP]).
     """
     head, tail = check_template(template).split(PLACEHOLDER)
-    budget = max_len - 1 if append_eos else max_len
+    budget = max_len - 1 if append_eos and not ends_with_eos(tokenizer) else max_len
     full = tokenizer([head + t + tail for t in texts], add_special_tokens=True,
                      return_attention_mask=False)["input_ids"]
     eos = tokenizer.eos_token_id
@@ -115,6 +44,12 @@ def tokenize(tokenizer, texts: list[str], max_len: int, template: str = PLACEHOL
             ids = ids + [eos]
         out.append(ids)
     return out
+
+
+def ends_with_eos(tokenizer) -> bool:
+    """Whether the tokenizer itself ends every text with EOS (BERT's [SEP] as EOS)."""
+    ids = tokenizer("a", add_special_tokens=True, return_attention_mask=False)["input_ids"]
+    return bool(ids) and ids[-1] == tokenizer.eos_token_id
 
 
 def cut_text(tokenizer, text: str, head: str, tail: str, n_full: int, budget: int, max_len: int,
@@ -148,19 +83,19 @@ class TrainCollator:
     """(query, passages) examples -> {"query": batch, "passage": batch, ...}.
 
     Passages stay grouped by query, positive first: the layout the loss expects.
-    Multi-task: an example's "task" picks its prefixes from the format's
+    Multi-task: an example's "task" picks its prefixes from the spec's
     task_instructions; a batch of one task carries "task"; when every passage has a
     teacher "score", the batch carries "teacher_scores" (n_queries, group_size).
     """
     tokenizer: object
-    fmt: TextFormat = field(default_factory=TextFormat)
+    spec: EmbeddingSpec = field(default_factory=EmbeddingSpec)
 
     def __call__(self, examples: list[dict]) -> dict:
         query_ids, passage_ids = [], []
         for ex in examples:  # per example: its task may bring its own prefixes
-            task = ex.get("task") if ex.get("task") in self.fmt.task_instructions else None
-            query_ids += self.fmt.tokenize(self.tokenizer, [ex["query"]], "query", task)
-            passage_ids += self.fmt.tokenize(self.tokenizer, [join_title(p["text"], p.get("title", ""))
+            task = ex.get("task") if ex.get("task") in self.spec.task_instructions else None
+            query_ids += self.spec.tokenize(self.tokenizer, [ex["query"]], "query", task)
+            passage_ids += self.spec.tokenize(self.tokenizer, [join_title(p["text"], p.get("title", ""))
                                                               for p in ex["passages"]], "passage", task)
         batch = {"query": pad(self.tokenizer, query_ids), "passage": pad(self.tokenizer, passage_ids)}
         tasks = {ex.get("task", "") for ex in examples}
@@ -205,10 +140,10 @@ class RerankCollator:
     passage_prefix: str = ""
 
     @classmethod
-    def from_format(cls, tokenizer, fmt: TextFormat) -> "RerankCollator":
-        """A pair is at most query_max_len + passage_max_len tokens, with the format's prefixes."""
-        return cls(tokenizer, fmt.query_max_len, fmt.query_max_len + fmt.passage_max_len,
-                   fmt.query_prefix, fmt.passage_prefix)
+    def from_spec(cls, tokenizer, spec: EmbeddingSpec) -> "RerankCollator":
+        """A pair is at most query_max_len + passage_max_len tokens, with the spec's prefixes."""
+        return cls(tokenizer, spec.query_max_len, spec.query_max_len + spec.passage_max_len,
+                   spec.query_prefix, spec.passage_prefix)
 
     def pair_ids(self, queries: list[str], passages: list[dict]) -> list[list[int]]:
         """Token ids of each (query, passage) pair; passages are {"text", "title"?} dicts."""

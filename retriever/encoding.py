@@ -11,9 +11,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from retriever.collator import PLACEHOLDER, TextFormat, pad, tokenize
+from retriever.collator import pad, tokenize
 from retriever.modeling import EncoderModel
 from retriever.modeling.loading import best_device, load_tokenizer
+from retriever.spec import PLACEHOLDER, read_spec
 
 
 def autocast(device: str, bf16: bool, fp16: bool):
@@ -69,12 +70,15 @@ def encode_texts(model: EncoderModel, tokenizer, texts: list[str], max_len: int,
     return out
 
 
-def load_encoder(model_dir: str, pooling: str = "last", normalize: bool = True, padding_side: str = "right"):
-    """(model on the best device, in eval mode; tokenizer; the model's TextFormat)."""
-    fmt = TextFormat.read(model_dir, padding_side=padding_side)
-    tokenizer = load_tokenizer(model_dir, fmt.padding_side)
-    model = EncoderModel.load(model_dir, pooling, normalize)
-    return model.to(best_device()).eval(), tokenizer, fmt
+def load_encoder(model_dir: str, **base_model_defaults):
+    """(model on the best device, in eval mode; tokenizer; the model's EmbeddingSpec).
+
+    A trained model is used as its spec says; a base model with the spec's defaults and
+    the given overrides (pooling="mean", padding_side="left", ...)."""
+    spec = read_spec(model_dir, **base_model_defaults)
+    tokenizer = load_tokenizer(model_dir, spec.padding_side)
+    model = EncoderModel.load(model_dir, spec)
+    return model.to(best_device()).eval(), tokenizer, spec
 
 
 def device_of(model) -> str:

@@ -1,4 +1,4 @@
-"""A Trainer callback that always writes the loss as JSON and as a PNG curve.
+"""A Trainer callback that always writes the loss (and dev metrics) as JSON and as a PNG.
 
 W&B (`--report_to wandb`) is optional; this log is written with or without it.
 """
@@ -8,6 +8,8 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 from retriever.io import atomic_write, check_finite, write_json
+
+EVAL_PREFIX = "eval_"
 
 
 def smooth(values: list[float], window: int) -> list[float]:
@@ -25,8 +27,10 @@ def quarter_means(losses: list[float]) -> tuple[float, float]:
     return sum(losses[:q]) / q, sum(losses[-q:]) / q
 
 
-def plot_loss(path, steps: list[int], losses: list[float], title: str = "training loss") -> None:
-    """Raw per-step losses (noisy at small batches) and their moving average, one PNG."""
+def plot_loss(path, steps: list[int], losses: list[float], title: str = "training loss",
+              dev: dict[str, list[tuple[int, float]]] = None) -> None:
+    """Raw per-step losses (noisy at small batches) and their moving average; with `dev`
+    ({metric: [(step, value)]}), the dev metrics in a second panel beside it. One PNG."""
     import matplotlib
 
     matplotlib.use("Agg")  # no display on servers and CI
@@ -35,7 +39,8 @@ def plot_loss(path, steps: list[int], losses: list[float], title: str = "trainin
 
     window = max(3, len(losses) // 5)
     first, last = quarter_means(losses)
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, axes = plt.subplots(1, 2 if dev else 1, figsize=(12 if dev else 7, 4), squeeze=False)
+    ax = axes[0][0]
     ax.plot(steps, losses, marker="." if len(steps) < 50 else None, alpha=0.45, label="loss per step")
     ax.plot(steps, smooth(losses, window), linewidth=2.2, label=f"moving average ({window} steps)")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -44,6 +49,19 @@ def plot_loss(path, steps: list[int], losses: list[float], title: str = "trainin
     ax.set_title(f"{title}\nmean of first quarter {first:.3f}, of last quarter {last:.3f}", fontsize=10)
     ax.legend()
     ax.grid(alpha=0.3)
+    if dev:
+        right = axes[0][1]
+        for name, points in dev.items():
+            right.plot([s for s, _ in points], [v for _, v in points], marker="o", label=name)
+        right.xaxis.set_major_locator(MaxNLocator(integer=True))
+        right.set_xlim(ax.get_xlim())
+        right.set_xlabel("step")
+        right.set_ylabel("dev metric")
+        last_step = max(step for points in dev.values() for step, _ in points)
+        latest = ", ".join(f"{name} {points[-1][1]:.3f}" for name, points in dev.items())
+        right.set_title(f"retrieval on the dev set (higher is better)\nat step {last_step}: {latest}", fontsize=10)
+        right.legend()
+        right.grid(alpha=0.3)
     fig.tight_layout()
     with atomic_write(path, "wb") as f:
         fig.savefig(f, format="png", dpi=100)
@@ -68,7 +86,14 @@ class LossLogCallback(TrainerCallback):
             self.history = [h for h in json.loads(path.read_text()) if h["step"] <= state.global_step]
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if not logs or "loss" not in logs:
+        if not logs:
+            return
+        if any(key.startswith(EVAL_PREFIX) for key in logs):  # dev metrics (Trainer.evaluate)
+            if state.is_world_process_zero:
+                self.history.append({"step": state.global_step, "epoch": state.epoch, **logs})
+                self.write()
+            return
+        if "loss" not in logs:
             return
         for key in ("loss", "grad_norm"):  # the update of this step is applied: refuse to go on (or save)
             if key in logs:
@@ -79,5 +104,17 @@ class LossLogCallback(TrainerCallback):
 
     def write(self):
         write_json(f"{self.output_dir}/train_log.json", self.history)
-        steps = [h["step"] for h in self.history]
-        plot_loss(f"{self.output_dir}/loss_curve.png", steps, [h["loss"] for h in self.history])
+        losses = [h for h in self.history if "loss" in h]
+        if losses:
+            plot_loss(f"{self.output_dir}/loss_curve.png", [h["step"] for h in losses], [h["loss"] for h in losses],
+                      dev=dev_curves(self.history))
+
+
+def dev_curves(history: list[dict]) -> dict[str, list[tuple[int, float]]]:
+    """{metric: [(step, value)]} of the dev evaluations in a log history ({} when none)."""
+    curves = {}
+    for h in history:
+        for key, value in h.items():
+            if key.startswith(EVAL_PREFIX) and isinstance(value, (int, float)) and "@" in key:
+                curves.setdefault(key[len(EVAL_PREFIX):], []).append((h["step"], value))
+    return curves

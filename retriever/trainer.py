@@ -6,6 +6,7 @@ torchrun, logging) is the stock Trainer's.
 import json
 import logging
 import math
+import os
 import shutil
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -15,10 +16,11 @@ from typing import Optional
 import torch
 from torch.utils.data import DataLoader
 from transformers import Trainer, TrainerCallback, TrainingArguments
+from transformers.trainer import TRAINING_ARGS_NAME
 
 from retriever.grad_cache import grad_cache_step
 from retriever.io import NonFiniteLossError, check_counts, check_finite
-from retriever.modeling.loading import non_finite_weights
+from retriever.modeling.loading import load_weights, non_finite_weights
 from retriever.multitask import SelfPacedWeights, TaskBatchSampler
 
 logger = logging.getLogger(__name__)
@@ -49,8 +51,16 @@ class RetrieverTrainingArguments(TrainingArguments):
     distill_weight: float = field(default=0.0, metadata={
         "help": "Weight of the KL term towards teacher scores (groups whose passages carry 'score')."})
     teacher_temperature: float = field(default=1.0, metadata={"help": "Softmax temperature of teacher scores."})
+    eval_data_dir: Optional[str] = field(default=None, metadata={
+        "help": "A small BEIR directory: MRR@10 and nDCG@10 on its --eval_split queries before and after "
+                "training, and every --eval_steps steps (make one with retriever.driver.subset)."})
+    eval_split: str = field(default="dev", metadata={"help": "The qrels split of --eval_data_dir."})
 
     def __post_init__(self):
+        if self.eval_steps and not self.eval_data_dir:
+            raise ValueError("--eval_steps needs --eval_data_dir (the dev set to evaluate on)")
+        if self.eval_data_dir and self.eval_steps:
+            self.eval_strategy = "steps"
         super().__post_init__()
         check_counts(self, "gc_q_chunk_size", "gc_p_chunk_size", "per_device_train_batch_size")
         if self.distill_weight < 0 or self.teacher_temperature <= 0:
@@ -95,9 +105,17 @@ class DatasetEpochCallback(TrainerCallback):
 
 
 class RetrieverTrainer(Trainer):
-    """Trainer whose args are RetrieverTrainingArguments."""
+    """Trainer whose args are RetrieverTrainingArguments.
 
-    def __init__(self, *args, **kwargs):
+    With a `spec` (the EmbeddingSpec of the model being trained) every checkpoint-N is
+    the same artifact as the final model (the model's own `save`: weights or LoRA
+    adapter, tokenizer, spec, sentence-transformers files), so encode and search take
+    it like a final model; resuming reads the weights back from it. With an eval_dataset
+    (a retriever.dev_eval.DevSet), `evaluate` reports MRR@10 / nDCG@10 on it.
+    """
+
+    def __init__(self, *args, spec=None, **kwargs):
+        self.spec = spec
         super().__init__(*args, **kwargs)
         self.add_callback(DatasetEpochCallback(self.train_dataset))
         self.task_weights = SelfPacedWeights(self.args.self_paced_momentum) if self.args.self_paced else None
@@ -130,6 +148,34 @@ class RetrieverTrainer(Trainer):
             raise NonFiniteLossError(f"weights hold NaN/inf at step {self.state.global_step} (e.g. {broken[0]}); "
                                      "stopping without saving. Earlier checkpoints are kept.")
         super().save_model(output_dir, _internal_call)
+
+    def _save(self, output_dir: Optional[str] = None, state_dict=None):
+        if self.spec is None:
+            return super()._save(output_dir, state_dict)
+        output_dir = output_dir or self.args.output_dir
+        if not self.args.should_save:
+            return
+        os.makedirs(output_dir, exist_ok=True)
+        # merge_lora=False: merging would change the model that goes on training
+        unwrap(self.model).save(output_dir, self.spec, self.processing_class, merge_lora=False)
+        torch.save(self.args, os.path.join(output_dir, TRAINING_ARGS_NAME))
+
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None):
+        if self.spec is None:
+            return super()._load_from_checkpoint(resume_from_checkpoint, model)
+        unwrap(model if model is not None else self.model).load_weights(resume_from_checkpoint)
+
+    # ---- evaluation on the dev set ------------------------------------------------------
+    def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict:
+        from retriever.dev_eval import evaluate_retriever
+
+        dev = eval_dataset if eval_dataset is not None else self.eval_dataset
+        scores = evaluate_retriever(unwrap(self.model), self.processing_class, self.spec, dev,
+                                    self.args.per_device_eval_batch_size)
+        metrics = {f"{metric_key_prefix}_{name}": value for name, value in scores.items()}
+        self.log(metrics)
+        self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+        return metrics
 
     # ---- loss and steps ---------------------------------------------------------------
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):

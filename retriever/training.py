@@ -1,5 +1,6 @@
 """One training run, shared by the retriever and the re-ranker drivers: data, model,
-Trainer (resuming a killed run), and the saved model with its text format."""
+Trainer (resuming a killed run, evaluating on a dev set), and the saved model with its
+spec and model card."""
 import dataclasses
 import logging
 import os
@@ -10,9 +11,10 @@ from pathlib import Path
 from transformers import HfArgumentParser, set_seed
 
 from retriever.arguments import DataArguments, ModelArguments
-from retriever.collator import TextFormat
+from retriever.spec import EmbeddingSpec
 from retriever.data import TrainDataset, load_train_groups
-from retriever.loss_log import LossLogCallback, quarter_means
+from retriever.dev_eval import DevSet
+from retriever.loss_log import LossLogCallback, dev_curves, quarter_means
 from retriever.modeling.loading import load_tokenizer
 from retriever.multitask import parse_train_file, read_task_instructions
 from retriever.trainer import RetrieverTrainer, RetrieverTrainingArguments, last_complete_checkpoint
@@ -40,25 +42,39 @@ def load_dataset(data_args, seed: int) -> TrainDataset:
     return TrainDataset(groups, data_args.train_group_size, seed)
 
 
-def text_format(model_args, data_args) -> TextFormat:
-    """How the model will read text: written beside it, reused by encode, mine and rerank."""
+def embedding_spec(model_args, data_args) -> EmbeddingSpec:
+    """The spec of the model this run trains: saved with it, read back by encode, mine and rerank."""
     instructions = read_task_instructions(data_args.task_instructions) if data_args.task_instructions else {}
-    return TextFormat(data_args.query_template, data_args.passage_template, data_args.query_prefix,
-                      data_args.passage_prefix, data_args.append_eos, data_args.query_max_len,
-                      data_args.passage_max_len, model_args.padding_side, instructions)
+    return EmbeddingSpec(
+        pooling=model_args.pooling, normalize=model_args.normalize, temperature=model_args.temperature,
+        query_template=data_args.query_template, passage_template=data_args.passage_template,
+        query_prefix=data_args.query_prefix, passage_prefix=data_args.passage_prefix,
+        append_eos=data_args.append_eos, query_max_len=data_args.query_max_len,
+        passage_max_len=data_args.passage_max_len, padding_side=model_args.padding_side,
+        task_instructions=instructions, base_model=model_args.model_name_or_path)
 
 
-def fit(model, dataset, collator, training_args) -> RetrieverTrainer:
-    """Train with the Trainer, resuming a killed run from its last checkpoint."""
+def fit(model, dataset, collator, training_args, tokenizer, spec: EmbeddingSpec, dev=None) -> RetrieverTrainer:
+    """Train with the Trainer, resuming a killed run from its last checkpoint.
+
+    With a dev set (retriever.dev_eval.DevSet), the model is evaluated on it before
+    training, every --eval_steps steps, and after the last step.
+    """
     output_dir = Path(training_args.output_dir)
-    trainer = RetrieverTrainer(model=model, args=training_args, train_dataset=dataset,
-                               data_collator=collator, callbacks=[LossLogCallback(str(output_dir))])
+    trainer = RetrieverTrainer(model=model, args=training_args, train_dataset=dataset, eval_dataset=dev,
+                               data_collator=collator, processing_class=tokenizer, spec=spec,
+                               callbacks=[LossLogCallback(str(output_dir))])
     resume = training_args.resume_from_checkpoint
     if resume is None and output_dir.is_dir():
         resume = last_complete_checkpoint(output_dir)  # pick up a killed run automatically
         if resume:
             logger.info("resuming from %s", resume)
+    if dev is not None and not resume:
+        trainer.evaluate()  # step 0: where the base model starts
     trainer.train(resume_from_checkpoint=resume)
+    if dev is not None and not any("eval_MRR@10" in h and h["step"] == trainer.state.global_step
+                                   for h in trainer.state.log_history):
+        trainer.evaluate()  # the final model, when the last step was not an --eval_steps step
     return trainer
 
 
@@ -83,8 +99,9 @@ def non_default_flags(*dataclass_args) -> dict:
     return changed
 
 
-def model_card(args, fmt: TextFormat, n_groups: int, history: list[dict]) -> str:
-    """README.md of a trained model: what it is, what it was trained on and how, its final loss."""
+def model_card(args, spec: EmbeddingSpec, n_groups: int, history: list[dict]) -> str:
+    """README.md of a trained model: what it is, what it was trained on and how, its final loss,
+    and its dev-set metrics when the run evaluated."""
     model_args, data_args, training_args = args
     losses = [h["loss"] for h in history if "loss" in h]
     first, last = quarter_means(losses) if losses else (float("nan"), float("nan"))
@@ -94,14 +111,14 @@ def model_card(args, fmt: TextFormat, n_groups: int, history: list[dict]) -> str
 
 - base model: `{model_args.model_name_or_path}`
 - training data: `{data}` ({n_groups} query groups of {data_args.train_group_size} passages)
-- embedding: {POOLING_NAMES[model_args.pooling]} pooling{", L2-normalised" if model_args.normalize else ""}; \
-similarity = q · p / {model_args.temperature}
-- text: query template `{fmt.template("query")}`, passage template `{fmt.template("passage")}`, \
-EOS appended: {fmt.append_eos}; at most {fmt.query_max_len} / {fmt.passage_max_len} tokens
+- embedding: {POOLING_NAMES[spec.pooling]} pooling{", L2-normalised" if spec.normalize else ""}; \
+similarity = q · p / {spec.temperature}
+- text: query template `{spec.template("query")}`, passage template `{spec.template("passage")}`, \
+EOS appended: {spec.append_eos}; at most {spec.query_max_len} / {spec.passage_max_len} tokens
 - training: {len(losses)} logged steps; final loss {losses[-1] if losses else float("nan"):.4f} \
 (mean of the first quarter of steps {first:.4f}, of the last quarter {last:.4f}); \
 curve in `loss_curve.png`, every step in `train_log.json`
-
+{eval_table(history, training_args)}
 ## Recipe: every flag that differs from its default
 
 | flag | value |
@@ -109,6 +126,16 @@ curve in `loss_curve.png`, every step in `train_log.json`
 {recipe}
 
 ## Use
+
+With sentence-transformers (the query and document prompts, lengths and pooling are in this directory):
+
+```python
+from sentence_transformers import SentenceTransformer
+model = SentenceTransformer("THIS_DIR")
+scores = model.encode_query(["a question"]) @ model.encode_document(["a passage"]).T
+```
+
+With this project:
 
 ```bash
 python -m retriever.driver.encode --model_name_or_path THIS_DIR --data_dir BEIR_DIR --output_file emb/corpus.npz
@@ -118,12 +145,35 @@ python -m retriever.driver.search --query_embeddings emb/queries.npz --corpus_em
     --qrels BEIR_DIR
 ```
 
-Encode reads `text_format.json` and `retriever_config.json` here, so texts are shaped and pooled as in training.
+`embedding_spec.json` here says how the model reads text and pools; encode follows it.
 """
 
 
-def save_trained(model, tokenizer, model_args, fmt: TextFormat, output_dir: Path, card: str = "") -> None:
-    """Model, tokenizer and the text format encode, mine and rerank must reuse.
+def eval_table(history: list[dict], training_args) -> str:
+    """The dev-set metrics of the run, one row per evaluation ("" when it did not evaluate)."""
+    curves = dev_curves(history)
+    if not curves:
+        return ""
+    names = list(curves)
+    by_step = {}
+    for name, points in curves.items():
+        for step, value in points:
+            by_step.setdefault(step, {})[name] = value
+    rows = "\n".join(f"| {step} | " + " | ".join(f"{values.get(n, float('nan')):.4f}" for n in names) + " |"
+                     for step, values in sorted(by_step.items()))
+    return f"""
+## Evaluation during training
+
+On `{training_args.eval_data_dir}`, split `{training_args.eval_split}` (step 0 = the base model):
+
+| step | {" | ".join(names)} |
+|---|{"---|" * len(names)}
+{rows}
+"""
+
+
+def save_trained(model, tokenizer, spec: EmbeddingSpec, merge_lora: bool, output_dir: Path, card: str = "") -> None:
+    """The model's artifact (model.save: weights, tokenizer, spec, sentence-transformers files) and its card.
 
     Everything is written to a temporary directory first and then renamed into
     output_dir, the model's marker file last: a save that fails (a full disk) leaves
@@ -131,22 +181,23 @@ def save_trained(model, tokenizer, model_args, fmt: TextFormat, output_dir: Path
     """
     tmp = Path(tempfile.mkdtemp(dir=output_dir, prefix=".saving-"))
     try:
-        model.save(str(tmp), base_model=model_args.model_name_or_path, merge_lora=model_args.merge_lora)
-        tokenizer.save_pretrained(str(tmp))
-        fmt.save(tmp)
+        model.save(str(tmp), spec, tokenizer, merge_lora=merge_lora)
         if card:
             (tmp / "README.md").write_text(card, encoding="utf-8")
         for name in sorted(os.listdir(tmp), key=lambda name: name in MODEL_MARKERS):
+            if (output_dir / name).is_dir():  # 1_Pooling/ of an earlier save
+                shutil.rmtree(output_dir / name)
             os.replace(tmp / name, output_dir / name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    logger.info("saved model, tokenizer, train_log.json and loss_curve.png to %s", output_dir)
+    logger.info("saved the model (loads with SentenceTransformer too), train_log.json and loss_curve.png to %s",
+                output_dir)
 
 
 def train(args, build_model, build_collator, what: str = "a retriever") -> Path:
     """The training run both drivers share: data, model, Trainer, and (rank 0) the saved model.
 
-    build_model(model_args, training_args) and build_collator(tokenizer, fmt)
+    build_model(model_args, training_args) and build_collator(tokenizer, spec)
     are what differs between the retriever and the re-ranker.
     """
     model_args, data_args, training_args = args
@@ -154,16 +205,17 @@ def train(args, build_model, build_collator, what: str = "a retriever") -> Path:
     output_dir = Path(training_args.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
 
-    dataset = load_dataset(data_args, training_args.seed)  # bad data is reported before a model is loaded
+    # bad data is reported before a model is loaded
+    dataset = load_dataset(data_args, training_args.seed)
+    dev = DevSet.load(training_args.eval_data_dir, training_args.eval_split) if training_args.eval_data_dir else None
     tokenizer = load_tokenizer(model_args.model_name_or_path, model_args.padding_side)
-    fmt = text_format(model_args, data_args)
-    collator = build_collator(tokenizer, fmt)
+    spec = embedding_spec(model_args, data_args)
+    collator = build_collator(tokenizer, spec)
     model = build_model(model_args, training_args)
     logger.info("training %s on %d groups of %d passages; base model %s",
                 what, len(dataset), data_args.train_group_size, model_args.model_name_or_path)
-    trainer = fit(model, dataset, collator, training_args)
+    trainer = fit(model, dataset, collator, training_args, tokenizer, spec, dev)
     if trainer.is_world_process_zero():  # under torchrun, rank 0 writes the model
-        history = [h for h in trainer.state.log_history if "loss" in h]
-        card = model_card(args, fmt, len(dataset), history)
-        save_trained(model, tokenizer, model_args, fmt, output_dir, card)
+        card = model_card(args, spec, len(dataset), trainer.state.log_history)
+        save_trained(model, tokenizer, spec, model_args.merge_lora, output_dir, card)
     return output_dir

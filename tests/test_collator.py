@@ -1,4 +1,5 @@
-from retriever.collator import TextFormat, TrainCollator, format_text, tokenize
+from retriever.collator import TrainCollator, format_text, tokenize
+from retriever.spec import EmbeddingSpec
 
 
 def test_eos_is_last_even_after_truncation(tokenizer):
@@ -19,7 +20,7 @@ def test_prefix_and_title_come_before_the_text():
 
 
 def test_collator_pads_right_keeps_groups_and_prefixes(tokenizer):
-    collate = TrainCollator(tokenizer, TextFormat(query_max_len=4, passage_max_len=6,
+    collate = TrainCollator(tokenizer, EmbeddingSpec(query_max_len=4, passage_max_len=6,
                                                   query_prefix="what ", passage_prefix="the "))
     batch = collate([
         {"query": "apple", "passages": [{"text": "apple tree"}, {"text": "sun"}]},
@@ -80,17 +81,9 @@ def test_template_needs_exactly_one_placeholder_and_room_for_text(tokenizer):
 
 
 def test_collator_applies_prefix_then_template_to_title_and_text(tokenizer):
-    collate = TrainCollator(tokenizer, TextFormat(query_template="what {text}", passage_template="{text} sun",
+    collate = TrainCollator(tokenizer, EmbeddingSpec(query_template="what {text}", passage_template="{text} sun",
                                                   passage_prefix="the ", append_eos=False, passage_max_len=5))
     batch = collate([{"query": "apple", "passages": [{"text": "river dog fish tree", "title": "water"}]}])
     assert words(tokenizer, batch["passage"]["input_ids"][0].tolist()) == ["the", "water", "river", "dog", "sun"]
     assert words(tokenizer, batch["query"]["input_ids"][0].tolist()) == ["what", "apple"]
 
-
-def test_text_format_round_trips_through_the_model_directory(tmp_path):
-    fmt = TextFormat(query_template="q: {text}", passage_template="p: {text}.", append_eos=False,
-                     query_max_len=16, passage_max_len=64, task_instructions={"t": {"query_prefix": "T "}})
-    fmt.save(tmp_path)
-    assert TextFormat.read(tmp_path) == fmt
-    assert TextFormat.read(tmp_path).template("query", "t") == "T q: {text}"
-    assert TextFormat.read(tmp_path / "nowhere", padding_side="left") == TextFormat(padding_side="left")

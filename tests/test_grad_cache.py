@@ -6,7 +6,8 @@ import torch
 
 from retriever import grad_cache
 from retriever.arguments import ModelArguments
-from retriever.collator import TextFormat, TrainCollator
+from retriever.collator import TrainCollator
+from retriever.spec import EmbeddingSpec
 from retriever.data import TrainDataset, load_train_groups
 from retriever.driver import train
 from retriever.grad_cache import grad_cache_step
@@ -21,7 +22,7 @@ def tiny_encoder(model_dir, **model_kwargs):
 
 def batch_of(tokenizer, groups_file, n_queries=5, group_size=3):
     dataset = TrainDataset(load_train_groups(str(groups_file)), group_size, seed=0)
-    return TrainCollator(tokenizer, TextFormat(query_max_len=8, passage_max_len=12))([dataset[i] for i in range(n_queries)])
+    return TrainCollator(tokenizer, EmbeddingSpec(query_max_len=8, passage_max_len=12))([dataset[i] for i in range(n_queries)])
 
 
 def grads(model):

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from retriever.collator import TextFormat, TrainCollator
+from retriever.collator import TrainCollator
+from retriever.spec import EmbeddingSpec
 from retriever.data import TrainDataset, load_train_groups
 from retriever.driver import encode, train
 from retriever.io import DataError
@@ -48,7 +49,7 @@ def test_bad_task_instructions_name_the_file(tmp_path):
 
 
 def test_collator_applies_each_task_prefix_and_carries_teacher_scores(tokenizer):
-    collate = TrainCollator(tokenizer, TextFormat(query_max_len=8, passage_max_len=12, task_instructions=INSTRUCTIONS))
+    collate = TrainCollator(tokenizer, EmbeddingSpec(query_max_len=8, passage_max_len=12, task_instructions=INSTRUCTIONS))
     passages = [{"text": "sun", "score": 2.0}, {"text": "tree", "score": -1.0}]
     batch = collate([{"query": "red", "passages": passages, "task": "animal"}] * 2)
     first = tokenizer.convert_ids_to_tokens(batch["query"]["input_ids"][0])
@@ -106,7 +107,7 @@ def test_trainer_batches_one_task_at_a_time(tiny_model_dir, tiny_groups, tokeniz
     groups = [{**g, "task": t} for t, path in (f.split("=") for f in task_files(tiny_groups, tmp_path))
               for g in load_train_groups(path)]
     trainer = RetrieverTrainer(model=torch.nn.Linear(1, 1), train_dataset=TrainDataset(groups, 2),
-                               data_collator=TrainCollator(tokenizer, TextFormat(query_max_len=8, passage_max_len=12, task_instructions=INSTRUCTIONS)),
+                               data_collator=TrainCollator(tokenizer, EmbeddingSpec(query_max_len=8, passage_max_len=12, task_instructions=INSTRUCTIONS)),
                                args=RetrieverTrainingArguments(output_dir=str(tmp_path / "t"),
                                                                per_device_train_batch_size=3))
     batches = list(trainer.get_train_dataloader())

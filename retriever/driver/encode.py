@@ -16,11 +16,12 @@ import numpy as np
 from transformers import HfArgumentParser
 
 from retriever.arguments import EncodeArguments
-from retriever.collator import TextFormat, join_title
+from retriever.collator import join_title
 from retriever.data import load_corpus, load_qrels, load_queries
 from retriever.encoding import device_of, encode_texts, half_weights, load_encoder
 from retriever.modeling.loading import weights_fingerprint
 from retriever.searcher import save_embeddings
+from retriever.spec import EmbeddingSpec
 from retriever.driver import run_cli, setup_logging
 
 logger = logging.getLogger(__name__)
@@ -47,25 +48,26 @@ def load_texts(args: EncodeArguments) -> tuple[list[str], list[str]]:
     return ids, texts
 
 
-def with_overrides(fmt: TextFormat, args: EncodeArguments) -> TextFormat:
-    """The model's text format with the encode flags that were given applied."""
+def with_overrides(spec: EmbeddingSpec, args: EncodeArguments) -> EmbeddingSpec:
+    """The model's spec with the text flags that were given applied."""
     given = {name: getattr(args, name) for name in ("query_template", "passage_template", "query_prefix",
                                                      "passage_prefix", "append_eos", "query_max_len",
                                                      "passage_max_len")
              if getattr(args, name) is not None}
-    return dataclasses.replace(fmt, **given)
+    return dataclasses.replace(spec, **given)
 
 
 def main(argv=None):
     args, = HfArgumentParser(EncodeArguments).parse_args_into_dataclasses(args=argv)
     setup_logging()
     model_dir = args.model_name_or_path
-    model, tokenizer, fmt = load_encoder(model_dir, args.pooling, args.normalize, args.padding_side)
+    model, tokenizer, spec = load_encoder(model_dir, pooling=args.pooling, normalize=args.normalize,
+                                          padding_side=args.padding_side)
     device = device_of(model)
     model = half_weights(model, device, args.bf16, args.fp16)
     kind = "query" if args.encode_is_query else "passage"
-    fmt = with_overrides(fmt, args)
-    template, max_len = fmt.template(kind, args.task), fmt.max_len(kind)
+    spec = with_overrides(spec, args)
+    template, max_len = spec.template(kind, args.task), spec.max_len(kind)
 
     ids, texts = load_texts(args)
     if not texts:
@@ -76,7 +78,7 @@ def main(argv=None):
 
     poolings = args.poolings.split(",") if args.poolings else [model.pooling_mode]
     by_pooling = encode_texts(model, tokenizer, texts, max_len, args.batch_size, device, args.bf16, args.fp16,
-                              desc=f"encode {kind}", poolings=poolings, template=template, append_eos=fmt.append_eos)
+                              desc=f"encode {kind}", poolings=poolings, template=template, append_eos=spec.append_eos)
     for embeddings in by_pooling.values():
         bad = int((~np.isfinite(embeddings).all(axis=1)).sum())
         if bad:
@@ -88,9 +90,9 @@ def main(argv=None):
     for pooling, embeddings in by_pooling.items():
         meta = {"model": model_name, "weights": fingerprint,
                 "dim": int(embeddings.shape[1]), "kind": kind, "max_len": max_len, "template": template,
-                "query_template": fmt.template("query", args.task),
-                "passage_template": fmt.template("passage", args.task), "append_eos": fmt.append_eos,
-                "query_max_len": fmt.query_max_len, "passage_max_len": fmt.passage_max_len,
+                "query_template": spec.template("query", args.task),
+                "passage_template": spec.template("passage", args.task), "append_eos": spec.append_eos,
+                "query_max_len": spec.query_max_len, "passage_max_len": spec.passage_max_len,
                 "pooling": pooling, "normalize": model.normalize,
                 "shard": [args.shard_id, args.num_shards]}
         output_file = args.output_file.replace("{pooling}", pooling)

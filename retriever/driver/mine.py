@@ -53,11 +53,11 @@ def dense_ranker(docs: list[dict], model_dir: str, batch_size: int):
     from retriever.encoding import encode_texts, load_encoder
     from retriever.searcher import build_index, search
 
-    model, tokenizer, fmt = load_encoder(model_dir)
+    model, tokenizer, spec = load_encoder(model_dir)
 
     def embed(texts, kind):  # shaped as the model was trained: template, EOS, max length
-        return encode_texts(model, tokenizer, texts, fmt.max_len(kind), batch_size, desc=f"mine: encode {kind}",
-                            template=fmt.template(kind), append_eos=fmt.append_eos)[model.pooling_mode]
+        return encode_texts(model, tokenizer, texts, spec.max_len(kind), batch_size, desc=f"mine: encode {kind}",
+                            template=spec.template(kind), append_eos=spec.append_eos)[model.pooling_mode]
 
     index = build_index(embed([join_title(d["text"], d["title"]) for d in docs], "passage"))
     return lambda queries, depth: search(index, embed(queries, "query"), depth)[1]

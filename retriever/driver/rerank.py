@@ -18,12 +18,13 @@ import torch
 from tqdm import tqdm
 from transformers import HfArgumentParser
 
-from retriever.collator import RerankCollator, TextFormat, pad
+from retriever.collator import RerankCollator, pad
 from retriever.data import load_corpus, load_queries, load_train_groups
 from retriever.io import atomic_write, check_counts
 from retriever.metrics import read_trec_run
 from retriever.modeling.loading import best_device, load_tokenizer
 from retriever.modeling.reranker import RerankerModel
+from retriever.spec import read_spec
 from retriever.driver import run_cli, setup_logging
 from retriever.encoding import autocast
 from retriever.metrics import report
@@ -60,10 +61,10 @@ class PairScorer:
     """Scores (query, passage) pairs in batches with the re-ranker's own text format."""
 
     def __init__(self, model_dir: str, batch_size: int, bf16: bool = False, fp16: bool = False):
-        fmt = TextFormat.read(model_dir)
-        tokenizer = load_tokenizer(model_dir, fmt.padding_side)
+        spec = read_spec(model_dir)
+        tokenizer = load_tokenizer(model_dir, spec.padding_side)
         # the collator the re-ranker was trained with: same prefixes, lengths, pair layout
-        self.collator = RerankCollator.from_format(tokenizer, fmt)
+        self.collator = RerankCollator.from_spec(tokenizer, spec)
         self.device = best_device()
         self.model = RerankerModel.load(model_dir).to(self.device).eval()
         self.batch_size, self.bf16, self.fp16 = batch_size, bf16, fp16

@@ -24,7 +24,7 @@ def main(argv=None):
     ignored = {"--temperature": model_args.temperature != default_temperature, "--distill_weight": training_args.distill_weight > 0,
                "--self_paced": training_args.self_paced, "--task_instructions": bool(data_args.task_instructions),
                "--negatives_cross_device": training_args.negatives_cross_device,
-               "--grad_cache": training_args.grad_cache}
+               "--grad_cache": training_args.grad_cache, "--eval_data_dir": bool(training_args.eval_data_dir)}
     if any(ignored.values()):
         raise ValueError(f"{', '.join(k for k, v in ignored.items() if v)}: bi-encoder flags the re-ranker does "
                          "not use (it scores each (query, passage) pair and trains with a listwise loss)")
@@ -33,7 +33,7 @@ def main(argv=None):
                          "re-ranker reads query + passage + EOS (use --query_prefix / --passage_prefix)")
     if data_args.train_group_size < 2:
         raise ValueError("the re-ranker needs --train_group_size >= 2 (a positive and a negative)")
-    return train(args, lambda model_args, _: RerankerModel.build(model_args), RerankCollator.from_format, "a re-ranker")
+    return train(args, lambda model_args, _: RerankerModel.build(model_args), RerankCollator.from_spec, "a re-ranker")
 
 
 if __name__ == "__main__":

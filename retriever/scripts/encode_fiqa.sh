@@ -2,7 +2,7 @@
 # Step 2 of 3: encode the FiQA corpus and test queries with the trained model.
 # FiQA's corpus is not shipped: put the BEIR fiqa folder (corpus.jsonl, queries.jsonl,
 # qrels/) at DATA_DIR, or point DATA_DIR at any BEIR directory (e.g. ../shared/data/scifact).
-# A trained model reads text as it was trained (template, EOS, lengths: its text_format.json);
+# A trained model reads text as it was trained (template, EOS, lengths: its embedding_spec.json);
 # the *_TEMPLATE / APPEND_EOS / *_MAX_LEN variables override that, e.g. for a base model.
 set -euo pipefail
 set -f  # EXTRA_ARGS is split into words, never glob-expanded

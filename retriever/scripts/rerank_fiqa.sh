@@ -24,7 +24,7 @@ PASSAGE_MAX_LEN=${PASSAGE_MAX_LEN:-128}
 read -ra extra <<< "${EXTRA_ARGS:-}"
 read -ra train_extra <<< "${TRAIN_ARGS:-}"
 
-if [[ ! -f "$RERANKER_DIR/reranker_config.json" ]]; then
+if [[ ! -f "$RERANKER_DIR/score_head.safetensors" ]]; then  # not trained yet
   echo "[rerank] training a re-ranker: model=$MODEL data=$TRAIN_DATA group=$GROUP_SIZE steps=$MAX_STEPS -> $RERANKER_DIR"
   "$PYTHON" -m retriever.driver.train_reranker --model_name_or_path "$MODEL" --train_data "$TRAIN_DATA" \
     --output_dir "$RERANKER_DIR" --train_group_size "$GROUP_SIZE" --per_device_train_batch_size "$TRAIN_BATCH_SIZE" \

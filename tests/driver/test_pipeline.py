@@ -26,13 +26,13 @@ def trained(tiny_model_dir, tiny_groups, tmp_path_factory):
 
 
 def test_train_writes_model_log_and_loss_curve(trained):
-    for name in ("config.json", "model.safetensors", "retriever_config.json", "tokenizer.json",
-                 "text_format.json", "train_log.json", "loss_curve.png"):
+    for name in ("config.json", "model.safetensors", "embedding_spec.json", "tokenizer.json", "modules.json",
+                 "README.md", "train_log.json", "loss_curve.png"):
         assert (trained / name).is_file(), name
     log = json.loads((trained / "train_log.json").read_text())
     assert [e["step"] for e in log] == [1, 2, 3] and all(np.isfinite(e["loss"]) for e in log)
     assert (trained / "loss_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert json.loads((trained / "text_format.json").read_text())["passage_max_len"] == 12
+    assert json.loads((trained / "embedding_spec.json").read_text())["passage_max_len"] == 12
 
 
 def test_encode_search_evaluate_after_training(trained, tiny_beir, tmp_path):
@@ -103,7 +103,7 @@ def test_template_and_eos_choice_are_saved_with_the_model_and_reused_by_encode(t
     out = train.main(["--model_name_or_path", tiny_model_dir, "--train_data", str(tiny_groups), "--output_dir",
                       str(tmp_path / "m"), *TRAIN_FLAGS[2:], "--max_steps", "1", "--passage_max_len", "10",
                       "--query_template", template, "--passage_template", template, "--append_eos", "False"])
-    fmt = json.loads((out / "text_format.json").read_text())
+    fmt = json.loads((out / "embedding_spec.json").read_text())
     assert (fmt["query_template"], fmt["passage_template"], fmt["append_eos"]) == (template, template, False)
     path = encode.main(["--model_name_or_path", str(out), "--data_dir", str(tiny_beir),
                         "--output_file", str(tmp_path / "corpus.npz")])
@@ -148,7 +148,7 @@ def test_run_all_trains_evaluates_reranks_mines_round_2_and_reports(tiny_model_d
     assert len(round2) == 6 and all(g["negative_passages"] for g in round2)
     assert (tmp_path / "run" / "model" / "loss_curve.png").is_file()
     # the demo recipe's template and no-EOS choice reach the trained model
-    fmt = json.loads((tmp_path / "run" / "model" / "text_format.json").read_text())
+    fmt = json.loads((tmp_path / "run" / "model" / "embedding_spec.json").read_text())
     assert fmt["query_template"] == 'This sentence : "{text}" means in one word:"' and fmt["append_eos"] is False
 
 
@@ -161,7 +161,7 @@ def test_extra_args_reach_the_driver_without_glob_expansion(tiny_model_dir, tiny
     done = subprocess.run(["bash", str(REPO / "retriever" / "scripts" / "train_msmarco.sh")], env=env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert json.loads((tmp_path / "m" / "text_format.json").read_text())["query_prefix"] == "query*"
+    assert json.loads((tmp_path / "m" / "embedding_spec.json").read_text())["query_prefix"] == "query*"
 
 
 @pytest.mark.parametrize("missing", ["DATA", "HOLDOUT"])
@@ -221,3 +221,29 @@ def test_trained_model_has_a_model_card_with_its_recipe_and_loss(trained):
     for flag in ("| `--max_steps` | `3` |", "| `--learning_rate` | `0.001` |", "| `--passage_max_len` | `12` |"):
         assert flag in card
     assert "`--seed`" not in card and "`--output_dir`" not in card  # defaults and places are not the recipe
+
+
+def test_dev_metrics_during_training_are_logged_drawn_in_the_card_and_true(tiny_model_dir, tiny_groups, tiny_beir,
+                                                                           tmp_path):
+    out = train.main(["--model_name_or_path", tiny_model_dir, "--train_data", str(tiny_groups),
+                      "--output_dir", str(tmp_path / "m"), *TRAIN_FLAGS,
+                      "--eval_data_dir", str(tiny_beir), "--eval_split", "test", "--eval_steps", "2"])
+    log = json.loads((out / "train_log.json").read_text())
+    evals = [(e["step"], e["eval_MRR@10"], e["eval_nDCG@10"]) for e in log if "eval_MRR@10" in e]
+    assert [step for step, _, _ in evals] == [0, 2, 3]  # the base model, every 2 steps, the final model
+    assert [e["step"] for e in log if "loss" in e] == [1, 2, 3]
+    card = (out / "README.md").read_text()
+    assert "## Evaluation during training" in card and f"| 3 | {evals[-1][1]:.4f} | {evals[-1][2]:.4f} |" in card
+    # the last dev numbers are the saved model's own: encode + search + evaluate give the same
+    for extra, name in (([], "corpus"), (["--encode_is_query"], "queries")):
+        encode.main(["--model_name_or_path", str(out), "--data_dir", str(tiny_beir), *extra,
+                     "--output_file", str(tmp_path / f"{name}.npz")])
+    metrics = search.main(["--query_embeddings", str(tmp_path / "queries.npz"), "--corpus_embeddings",
+                           str(tmp_path / "corpus.npz"), "--qrels", str(tiny_beir), "--output_dir", str(tmp_path / "s")])
+    assert (metrics["MRR@10"], metrics["nDCG@10"]) == pytest.approx(evals[-1][1:], abs=1e-6)
+
+
+def test_eval_steps_without_a_dev_set_is_refused(tiny_model_dir, tiny_groups, tmp_path):
+    with pytest.raises(ValueError, match="--eval_steps needs --eval_data_dir"):
+        train.main(["--model_name_or_path", tiny_model_dir, "--train_data", str(tiny_groups),
+                    "--output_dir", str(tmp_path / "m"), *TRAIN_FLAGS, "--eval_steps", "2"])

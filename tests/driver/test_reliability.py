@@ -24,8 +24,11 @@ def losses(out):
     return [(e["step"], e["loss"]) for e in json.loads((out / "train_log.json").read_text())]
 
 
-def test_killed_training_resumes_to_the_same_losses(tiny_model_dir, tiny_groups, tmp_path, monkeypatch):
+@pytest.mark.parametrize("lora", [False, True])
+def test_killed_training_resumes_to_the_same_losses(tiny_model_dir, tiny_groups, tmp_path, monkeypatch, lora):
     ckpt = ["--max_steps", "4", "--save_strategy", "steps", "--save_steps", "2"]
+    if lora:
+        ckpt += ["--lora", "True", "--lora_r", "4", "--lora_target_modules", "q_proj,v_proj"]
     train.main(train_args(tiny_model_dir, tiny_groups, tmp_path / "full", *ckpt))
 
     original = LossLogCallback.on_log
@@ -45,6 +48,31 @@ def test_killed_training_resumes_to_the_same_losses(tiny_model_dir, tiny_groups,
     resumed, full = losses(tmp_path / "killed"), losses(tmp_path / "full")
     assert [s for s, _ in resumed] == [s for s, _ in full] == [1, 2, 3, 4]
     assert [v for _, v in resumed] == pytest.approx([v for _, v in full], rel=1e-4)
+
+
+def test_a_checkpoint_is_a_model_that_encode_and_sentence_transformers_load(tiny_model_dir, tiny_groups,
+                                                                          tiny_beir, tmp_path):
+    from sentence_transformers import SentenceTransformer
+
+    out = tmp_path / "run"
+    train.main(train_args(tiny_model_dir, tiny_groups, out, "--max_steps", "4", "--save_strategy", "steps",
+                          "--save_steps", "2"))
+    checkpoint = out / "checkpoint-2"
+    for name in ("embedding_spec.json", "modules.json", "tokenizer.json", "model.safetensors", "trainer_state.json"):
+        assert (checkpoint / name).is_file(), name
+    path = encode.main(["--model_name_or_path", str(checkpoint), "--data_dir", str(tiny_beir), "--encode_is_query",
+                        "--output_file", str(tmp_path / "queries.npz")])
+    with np.load(path) as saved:
+        ours, ids = saved["embeddings"], list(saved["ids"])
+    from retriever.data import load_queries
+
+    queries = load_queries(str(tiny_beir))
+    theirs = SentenceTransformer(str(checkpoint), device="cpu").encode_query([queries[q] for q in ids])
+    assert np.sum(ours * theirs, axis=1).min() >= 0.999
+    final = encode.main(["--model_name_or_path", str(out), "--data_dir", str(tiny_beir), "--encode_is_query",
+                         "--output_file", str(tmp_path / "final.npz")])
+    with np.load(final) as saved:
+        assert not np.allclose(saved["embeddings"], ours)  # step 2, not the final weights
 
 
 def test_a_checkpoint_killed_while_saving_does_not_block_the_rerun(tiny_model_dir, tiny_groups, tmp_path):

@@ -19,8 +19,8 @@ def reranker_dir(tiny_model_dir, tiny_groups, tmp_path_factory):
 
 
 def test_train_reranker_writes_model_head_and_loss_log(reranker_dir):
-    for name in ("model.safetensors", "score_head.safetensors", "reranker_config.json", "train_log.json",
-                 "loss_curve.png", "text_format.json"):
+    for name in ("model.safetensors", "score_head.safetensors", "embedding_spec.json", "train_log.json",
+                 "loss_curve.png", "tokenizer.json"):
         assert (reranker_dir / name).is_file(), name
     assert len(json.loads((reranker_dir / "train_log.json").read_text())) == 3
 

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from retriever.arguments import ModelArguments
 from retriever.modeling import EncoderModel, contrastive_loss, pool, positive_labels, similarity
 from retriever.modeling.loading import load_base_model
+from retriever.spec import EmbeddingSpec
 
 
 # ---- the course's graded contract, called as the graders call it: on the class, self = None ----
@@ -183,7 +184,7 @@ def test_padding_side_does_not_change_embeddings(tiny_encoder, tokenizer):
 
 
 def test_save_and_load_round_trip(tiny_encoder, tokenizer, tmp_path):
-    tiny_encoder.save(str(tmp_path), base_model="tiny")
+    tiny_encoder.save(str(tmp_path), EmbeddingSpec(base_model="tiny"))
     loaded = EncoderModel.load(str(tmp_path))
     assert (loaded.pooling_mode, loaded.normalize, loaded.temperature) == ("last", True, 0.05)
     b = batch_of(tokenizer, ["apple banana", "sun tree"])
@@ -194,13 +195,13 @@ def test_save_and_load_round_trip(tiny_encoder, tokenizer, tmp_path):
 @pytest.mark.parametrize("arch,pooling", [("llama", "last"), ("pythia", "last"), ("gpt2", "last"),
                                           ("bert", "cls")])
 def test_base_model_swaps_by_flag_only_and_pools_the_right_position(tiny_arch_dirs, arch, pooling):
-    from retriever.collator import TextFormat, TrainCollator
+    from retriever.collator import TrainCollator
     from retriever.modeling.loading import load_tokenizer
 
     args = ModelArguments(model_name_or_path=tiny_arch_dirs[arch], pooling=pooling)
     model = EncoderModel.build(args).eval()
     tok = load_tokenizer(args.model_name_or_path)
-    batch = TrainCollator(tok, TextFormat(query_max_len=8, passage_max_len=16))(
+    batch = TrainCollator(tok, EmbeddingSpec(query_max_len=8, passage_max_len=16))(
         [{"query": "apple", "passages": [{"text": "apple tree dog"}, {"text": "sun"}]}])
     out = model(**batch)
     assert torch.isfinite(out.loss) and out.p_reps.shape[0] == 2
@@ -232,7 +233,7 @@ def test_lora_trains_adapters_only_and_merged_save_loads_as_plain_model(tiny_mod
     b = batch_of(tokenizer, ["apple banana", "sun tree"])
     with torch.no_grad():
         before = model.encode(b)
-    model.save(str(tmp_path / "merged"), base_model=tiny_model_dir, merge_lora=True)
+    model.save(str(tmp_path / "merged"), EmbeddingSpec(base_model=tiny_model_dir), merge_lora=True)
     assert not (tmp_path / "merged" / "adapter_config.json").exists()
     with torch.no_grad():
         torch.testing.assert_close(EncoderModel.load(str(tmp_path / "merged")).encode(b), before,

@@ -7,6 +7,7 @@ from retriever.arguments import ModelArguments
 from retriever.collator import RerankCollator, tokenize_pairs
 from retriever.modeling.loss import distillation_loss, listwise_loss
 from retriever.modeling.reranker import RerankerModel
+from retriever.spec import EmbeddingSpec
 
 
 def test_pair_is_query_then_passage_then_one_eos_within_max_len(tokenizer):
@@ -57,7 +58,7 @@ def test_saved_reranker_loads_with_the_same_scores(tiny_model_dir, tokenizer, tm
     batch = RerankCollator(tokenizer, 8, 20)([{"query": "apple", "passages": [{"text": "apple"}, {"text": "dog"}]}])
     with torch.no_grad():
         before = model.score(batch["pairs"])
-    model.save(str(tmp_path), base_model=tiny_model_dir, merge_lora=True)
+    model.save(str(tmp_path), EmbeddingSpec(base_model=tiny_model_dir), merge_lora=True)
     with torch.no_grad():
         after = RerankerModel.load(str(tmp_path)).eval().score(batch["pairs"])
     torch.testing.assert_close(before, after, rtol=1e-4, atol=1e-5)

@@ -1,0 +1,57 @@
+"""Retrieval quality of a model while it trains: MRR@10 and nDCG@10 on a small dev set.
+
+`train --eval_data_dir DIR --eval_steps N` encodes DIR's corpus and its split's
+judged queries with the model being trained every N steps (and before and after
+training), searches exactly and scores the run with `retriever.metrics`. Keep the
+set small (a few hundred documents): make one with `retriever.driver.subset`.
+"""
+from dataclasses import dataclass
+
+from retriever.collator import join_title
+from retriever.data import load_corpus, load_qrels, load_queries
+from retriever.encoding import encode_texts
+from retriever.metrics import evaluate, to_run
+from retriever.searcher import build_index, search
+from retriever.spec import EmbeddingSpec
+
+DEV_MEASURES = ("MRR@10", "nDCG@10")
+
+
+@dataclass
+class DevSet:
+    name: str
+    query_ids: list[str]
+    queries: list[str]
+    doc_ids: list[str]
+    docs: list[str]  # title + text
+    qrels: dict
+
+    @classmethod
+    def load(cls, data_dir: str, split: str) -> "DevSet":
+        """The judged queries of `split` and the whole corpus of a BEIR directory."""
+        corpus = load_corpus(data_dir)
+        qrels = load_qrels(data_dir, split)
+        queries = load_queries(data_dir)
+        query_ids = [q for q in qrels if q in queries and any(r > 0 for r in qrels[q].values())]
+        if not corpus or not query_ids:
+            raise ValueError(f"--eval_data_dir {data_dir}: no documents or no judged queries of split '{split}'")
+        return cls(f"{data_dir} ({split})", query_ids, [queries[q] for q in query_ids],
+                   [d["id"] for d in corpus], [join_title(d["text"], d["title"]) for d in corpus],
+                   {q: qrels[q] for q in query_ids})
+
+
+def evaluate_retriever(model, tokenizer, spec: EmbeddingSpec, dev: DevSet, batch_size: int) -> dict[str, float]:
+    """{"MRR@10", "nDCG@10"} of the model on the dev set; the model is left in the mode it was in."""
+    was_training = model.training
+    model.eval()
+    try:
+        def embed(texts, kind):
+            return encode_texts(model, tokenizer, texts, spec.max_len(kind), batch_size, desc=f"dev {kind}s",
+                                template=spec.template(kind), append_eos=spec.append_eos)[model.pooling_mode]
+
+        index = build_index(embed(dev.docs, "passage"))
+        scores, rows = search(index, embed(dev.queries, "query"), depth=100)
+    finally:
+        model.train(was_training)
+    metrics = evaluate(dev.qrels, to_run(dev.query_ids, dev.doc_ids, scores, rows))
+    return {name: metrics[name] for name in DEV_MEASURES}

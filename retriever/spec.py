@@ -1,0 +1,128 @@
+"""EmbeddingSpec: everything a trained model needs to be used as it was trained.
+
+How texts are shaped (templates, prefixes, EOS, max lengths, padding side, task
+instructions), how hidden states become embeddings (pooling, normalize), the
+training temperature, and what the weights are (base model, LoRA adapter or not).
+
+The model's `save` writes it (`embedding_spec.json`); `read_spec` is the one
+function that reads it back, for train, encode, mine, rerank and the embedding
+metadata search compares. Model directories saved before the spec existed
+(`retriever_config.json` + `text_format.json`) are read through `read_spec` too.
+"""
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Optional
+
+from retriever.io import write_json
+
+SPEC_FILE = "embedding_spec.json"
+LEGACY_FILES = ("retriever_config.json", "text_format.json", "reranker_config.json")
+PLACEHOLDER = "{text}"
+KINDS = ("query", "passage")
+POOLING_MODES = ("last", "mean", "cls")
+PADDING_SIDES = ("right", "left")
+
+
+def check_template(template: str, flag: str = "template") -> str:
+    if template.count(PLACEHOLDER) != 1:
+        raise ValueError(f"--{flag} must contain '{PLACEHOLDER}' exactly once; got {template!r}")
+    return template
+
+
+@dataclass
+class EmbeddingSpec:
+    """How a model reads text and turns it into an embedding.
+
+    The text a model sees for `kind` is `prefix + template` with the (title +) text in
+    place of {text}; truncation cuts the text only, so the template's tail (and the EOS
+    appended after it, when `append_eos`) always survive. Multi-task models carry
+    per-task prefixes in `task_instructions`.
+    """
+    pooling: str = "last"
+    normalize: bool = True
+    temperature: float = 0.01
+    query_template: str = PLACEHOLDER
+    passage_template: str = PLACEHOLDER
+    query_prefix: str = ""
+    passage_prefix: str = ""
+    append_eos: bool = True
+    query_max_len: int = 32
+    passage_max_len: int = 128
+    padding_side: str = "right"
+    task_instructions: dict = field(default_factory=dict)
+    base_model: Optional[str] = None  # what the model was trained from; a LoRA adapter loads over it
+    lora: bool = False  # the directory holds a LoRA adapter, not full weights
+
+    def __post_init__(self):
+        if self.pooling not in POOLING_MODES:
+            raise ValueError(f"pooling must be one of {POOLING_MODES}, got '{self.pooling}'")
+        if self.padding_side not in PADDING_SIDES:
+            raise ValueError(f"padding_side must be one of {PADDING_SIDES}, got '{self.padding_side}'")
+        if self.temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {self.temperature}")
+        for kind in KINDS:
+            check_template(getattr(self, f"{kind}_template"), f"{kind}_template")
+
+    def prefix(self, kind: str, task: Optional[str] = None) -> str:
+        """The prefix of "query" or "passage" texts (the task's own, for a multi-task model)."""
+        prefix = getattr(self, f"{kind}_prefix")
+        if task:
+            if task not in self.task_instructions:
+                raise ValueError(f"unknown task '{task}'; the model was trained with: "
+                                 f"{', '.join(self.task_instructions) or 'none'}")
+            prefix = self.task_instructions[task].get(f"{kind}_prefix", prefix)
+        return prefix
+
+    def template(self, kind: str, task: Optional[str] = None) -> str:
+        """The full template of "query" or "passage" texts: the prefix, then the template."""
+        return self.prefix(kind, task) + getattr(self, f"{kind}_template")
+
+    def max_len(self, kind: str) -> int:
+        return getattr(self, f"{kind}_max_len")
+
+    def tokenize(self, tokenizer, texts: list[str], kind: str, task: Optional[str] = None) -> list[list[int]]:
+        from retriever.collator import tokenize
+
+        return tokenize(tokenizer, texts, self.max_len(kind), self.template(kind, task), self.append_eos)
+
+    def save(self, model_dir) -> None:
+        write_json(Path(model_dir) / SPEC_FILE, asdict(self))
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "EmbeddingSpec":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+
+def read_spec(model_dir, **base_model_defaults) -> EmbeddingSpec:
+    """The spec of a saved model; for a base model (no spec), the defaults with the given overrides.
+
+    A trained model's own spec wins over the overrides: it was trained that way and
+    only works that way.
+    """
+    path = Path(model_dir)
+    spec_file = path / SPEC_FILE
+    if spec_file.is_file():
+        return EmbeddingSpec.from_dict(read_json(spec_file))
+    legacy = {}
+    for name in LEGACY_FILES:  # model directories saved before embedding_spec.json
+        if (path / name).is_file():
+            legacy.update(read_json(path / name))
+    return EmbeddingSpec.from_dict({**base_model_defaults, **legacy})
+
+
+def read_json(path: Path) -> dict:
+    try:
+        values = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{path}: not readable as JSON ({e}); save the model again") from None
+    if not isinstance(values, dict):
+        raise ValueError(f"{path}: expected a JSON object")
+    return values
+
+
+def is_trained(model_dir) -> bool:
+    """Whether the directory holds a model saved by this project (it has a spec)."""
+    path = Path(model_dir)
+    return any((path / name).is_file() for name in (SPEC_FILE,) + LEGACY_FILES)

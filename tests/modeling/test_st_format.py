@@ -1,0 +1,52 @@
+"""Every saved retriever loads with SentenceTransformer(dir) and gives the vectors our encode gives."""
+import numpy as np
+import pytest
+from sentence_transformers import SentenceTransformer
+
+from tests.conftest import save_tiny_model
+from retriever.collator import tokenize
+from retriever.encoding import encode_texts
+from retriever.modeling import EncoderModel
+from retriever.modeling.loading import load_tokenizer
+from retriever.spec import EmbeddingSpec
+
+# sentence-transformers finds a template's tail by rendering "0" and "1 2 3 4" in it: the
+# tiny vocabulary needs digits for that probe to tell text from template.
+DIGITS = tuple("0123456789")
+CASES = {
+    "last-token, template tails, prefix, EOS": ("llama", EmbeddingSpec(
+        query_template="what is {text} sun", passage_template="{text} tree", query_prefix="the ",
+        query_max_len=8, passage_max_len=12)),
+    "mean, no EOS, not normalised": ("llama", EmbeddingSpec(
+        pooling="mean", normalize=False, passage_prefix="a ", append_eos=False, query_max_len=6,
+        passage_max_len=10)),
+    "BERT [CLS] ... [SEP], first-token pooling": ("bert", EmbeddingSpec(
+        pooling="cls", query_template="{text} sun", query_max_len=8, passage_max_len=12)),
+}
+QUERIES = ["apple banana", "red fish in the ocean and the river and the warm sun"]  # the second is cut
+PASSAGES = ["dog eagle fish", "garden house island jungle kettle lemon mountain night ocean piano queen river"]
+
+
+@pytest.fixture(scope="module")
+def digit_dirs(tmp_path_factory):
+    return {arch: save_tiny_model(tmp_path_factory.mktemp(f"digits-{arch}"), arch, extra_words=DIGITS)
+            for arch in ("llama", "bert")}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_a_saved_model_gives_our_vectors_through_sentence_transformers(digit_dirs, tmp_path, case):
+    arch, spec = CASES[case]
+    tokenizer = load_tokenizer(digit_dirs[arch], spec.padding_side)
+    model = EncoderModel.load(digit_dirs[arch], spec).eval()
+    model.save(str(tmp_path), spec, tokenizer)
+
+    st = SentenceTransformer(str(tmp_path), device="cpu")
+    for kind, texts, st_encode in (("query", QUERIES, st.encode_query), ("passage", PASSAGES, st.encode_document)):
+        ids = tokenize(tokenizer, texts, spec.max_len(kind), spec.template(kind), spec.append_eos)
+        assert len(ids[1]) == spec.max_len(kind)  # the long text is truncated: the tail must survive it
+        ours = encode_texts(model, tokenizer, texts, spec.max_len(kind), 4, template=spec.template(kind),
+                            append_eos=spec.append_eos)[spec.pooling]
+        theirs = np.asarray(st_encode(texts), dtype=np.float32)
+        cosine = (ours * theirs).sum(1) / np.linalg.norm(ours, axis=1) / np.linalg.norm(theirs, axis=1)
+        assert cosine.min() >= 0.999, (kind, cosine)
+        np.testing.assert_allclose(np.linalg.norm(theirs, axis=1), np.linalg.norm(ours, axis=1), rtol=1e-3)
