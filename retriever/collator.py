@@ -26,22 +26,27 @@ def tokenize(tokenizer, texts: list[str], max_len: int, template: str = PLACEHOL
     """The one place a text becomes token ids: template, truncation, EOS.
 
     Each text is put in `template` (at {text}) and the whole string is tokenised, so
-    the ids equal what any other tool makes of that string. When it is longer than
-    max_len (minus one for EOS), the text, and only the text, is cut: the template's
-    head and tail are never truncated. With append_eos, EOS is added last, unless the
-    tokenizer already ends every text with it (BERT's [SEP]).
+    the ids equal what any other tool makes of that string; with append_eos, EOS is
+    added last, unless the tokenizer already ends every text with it (BERT's [SEP]).
+    When the result is longer than max_len, the text, and only the text, is cut: the
+    ids that end every text (the template's tail, closing special tokens, EOS) are
+    kept and the ids before them are cut, so the last token is the one it would be
+    without truncation. (sentence-transformers truncates the same way when it renders
+    a template, which is how a saved model gives it our vectors: modeling/st_format.)
     """
     head, tail = check_template(template).split(PLACEHOLDER)
-    budget = max_len - 1 if append_eos and not ends_with_eos(tokenizer) else max_len
+    add_eos = append_eos and not ends_with_eos(tokenizer)
+    eos = [tokenizer.eos_token_id] if add_eos else []
     full = tokenizer([head + t + tail for t in texts], add_special_tokens=True,
                      return_attention_mask=False)["input_ids"]
-    eos = tokenizer.eos_token_id
+    ending = None
     out = []
-    for text, ids in zip(texts, full):
-        if len(ids) > budget:
-            ids = cut_text(tokenizer, text, head, tail, len(ids), budget, max_len, template)
-        if append_eos and not (ids and ids[-1] == eos):
-            ids = ids + [eos]
+    for ids in full:
+        if not (ids and ids[-1] == tokenizer.eos_token_id):  # a text may end with EOS already
+            ids = ids + eos
+        if len(ids) >= max_len:  # at the limit too, as sentence-transformers does: the same ids
+            ending = ending if ending is not None else template_ending(tokenizer, head, tail, eos, max_len)
+            ids = ids[: max_len - len(ending)] + ending
         out.append(ids)
     return out
 
@@ -52,24 +57,25 @@ def ends_with_eos(tokenizer) -> bool:
     return bool(ids) and ids[-1] == tokenizer.eos_token_id
 
 
-def cut_text(tokenizer, text: str, head: str, tail: str, n_full: int, budget: int, max_len: int,
-             template: str) -> list[int]:
-    """Ids of head + (the text cut at a token boundary) + tail, at most `budget` long."""
-    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=tokenizer.is_fast)
-    text_ids = enc["input_ids"]
-    keep = len(text_ids) - (n_full - budget)  # text tokens that fit next to the template
-    while True:
-        if keep < 1:
-            raise ValueError(f"max_len {max_len} leaves no room for the text in the template {template!r}: "
-                             "raise the max length or shorten the template")
-        if tokenizer.is_fast:
-            cut = text[: enc["offset_mapping"][keep - 1][1]]
-        else:
-            cut = tokenizer.decode(text_ids[:keep])
-        ids = tokenizer(head + cut + tail, add_special_tokens=True, return_attention_mask=False)["input_ids"]
-        if len(ids) <= budget:
-            return ids
-        keep -= len(ids) - budget  # re-tokenising at the cut merged differently: cut further
+def template_ending(tokenizer, head: str, tail: str, eos: list[int], max_len: int) -> list[int]:
+    """The ids that end every text in the template: the longest common suffix of the
+    template rendered around two different texts ("0" and "1 2 3 4", the probe
+    sentence-transformers uses for a chat template's tail)."""
+    a, b = (tokenizer(head + filler + tail, add_special_tokens=True, return_attention_mask=False)["input_ids"] + eos
+            for filler in ("0", "1 2 3 4"))
+    n = common_length(a[::-1], b[::-1])
+    if max_len - n - common_length(a, b) < 1:  # the common prefix: BOS and the template's head
+        raise ValueError(f"max_len {max_len} leaves no room for the text in the template {head + PLACEHOLDER + tail!r}: "
+                         "raise the max length or shorten the template")
+    return a[len(a) - n:] if n else []
+
+
+def common_length(a: list, b: list) -> int:
+    """Length of the common prefix of two lists."""
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return n
 
 
 def pad(tokenizer, ids: list[list[int]]) -> dict[str, torch.Tensor]:

@@ -19,10 +19,13 @@ WORDS = (
     "small large fast slow bright dark warm cold old new what is the a of in on and how why"
 ).split()
 TOPICS = [WORDS[i:i + 4] for i in range(0, 28, 4)]  # 7 topics of 4 words
+# Digits, as every real vocabulary has: truncation finds a template's ending by rendering it
+# around "0" and "1 2 3 4" (collator.template_ending), which must not both be [UNK].
+DIGITS = tuple("0123456789")
 
 
-def make_tokenizer(eos="</s>", pad=None, padding_side="right", extra_words=()):
-    vocab = {w: i for i, w in enumerate(["[UNK]", "</s>", "<pad>", "[CLS]", "[SEP]", *WORDS, *extra_words])}
+def make_tokenizer(eos="</s>", pad=None, padding_side="right"):
+    vocab = {w: i for i, w in enumerate(["[UNK]", "</s>", "<pad>", "[CLS]", "[SEP]", *WORDS, *DIGITS])}
     tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
     tok.normalizer = normalizers.Lowercase()
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
@@ -49,9 +52,9 @@ def tiny_config(arch: str, vocab_size: int):
     raise ValueError(arch)
 
 
-def save_tiny_model(path, arch: str, extra_words=()):
+def save_tiny_model(path, arch: str):
     torch.manual_seed(0)
-    tokenizer = make_tokenizer(eos=None if arch == "bert" else "</s>", extra_words=extra_words)
+    tokenizer = make_tokenizer(eos=None if arch == "bert" else "</s>")
     if arch == "bert":  # as a real BERT tokenizer: [CLS] text [SEP]
         tokenizer.add_special_tokens({"cls_token": "[CLS]", "sep_token": "[SEP]", "pad_token": "<pad>"})
         tokenizer.backend_tokenizer.post_processor = processors.TemplateProcessing(

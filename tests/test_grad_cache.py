@@ -51,7 +51,7 @@ def assert_same(a, b):
     torch.testing.assert_close(loss_a, loss_b, rtol=1e-5, atol=1e-6)
     assert grads_a.keys() == grads_b.keys() and grads_a
     for name in grads_a:
-        torch.testing.assert_close(grads_a[name], grads_b[name], rtol=1e-4, atol=1e-6, msg=name)
+        torch.testing.assert_close(grads_a[name], grads_b[name], rtol=1e-4, atol=1e-5, msg=name)  # fp32 sums, |g| up to ~20
 
 
 @pytest.mark.parametrize("q_chunk,p_chunk", [(1, 1), (2, 4), (3, 7), (5, 15)])

@@ -13,7 +13,7 @@ def reranker_dir(tiny_model_dir, tiny_groups, tmp_path_factory):
     out = tmp_path_factory.mktemp("reranker")
     train_reranker.main(["--model_name_or_path", tiny_model_dir, "--train_data", str(tiny_groups),
                          "--output_dir", str(out), "--max_steps", "3", "--per_device_train_batch_size", "4",
-                         "--train_group_size", "3", "--learning_rate", "1e-3", "--query_max_len", "8",
+                         "--train_group_size", "3", "--learning_rate", "3e-3", "--query_max_len", "8",
                          "--passage_max_len", "12"])
     return out
 

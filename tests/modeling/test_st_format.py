@@ -3,16 +3,12 @@ import numpy as np
 import pytest
 from sentence_transformers import SentenceTransformer
 
-from tests.conftest import save_tiny_model
 from retriever.collator import tokenize
 from retriever.encoding import encode_texts
 from retriever.modeling import EncoderModel
 from retriever.modeling.loading import load_tokenizer
 from retriever.spec import EmbeddingSpec
 
-# sentence-transformers finds a template's tail by rendering "0" and "1 2 3 4" in it: the
-# tiny vocabulary needs digits for that probe to tell text from template.
-DIGITS = tuple("0123456789")
 CASES = {
     "last-token, template tails, prefix, EOS": ("llama", EmbeddingSpec(
         query_template="what is {text} sun", passage_template="{text} tree", query_prefix="the ",
@@ -27,17 +23,11 @@ QUERIES = ["apple banana", "red fish in the ocean and the river and the warm sun
 PASSAGES = ["dog eagle fish", "garden house island jungle kettle lemon mountain night ocean piano queen river"]
 
 
-@pytest.fixture(scope="module")
-def digit_dirs(tmp_path_factory):
-    return {arch: save_tiny_model(tmp_path_factory.mktemp(f"digits-{arch}"), arch, extra_words=DIGITS)
-            for arch in ("llama", "bert")}
-
-
 @pytest.mark.parametrize("case", list(CASES))
-def test_a_saved_model_gives_our_vectors_through_sentence_transformers(digit_dirs, tmp_path, case):
+def test_a_saved_model_gives_our_vectors_through_sentence_transformers(tiny_arch_dirs, tmp_path, case):
     arch, spec = CASES[case]
-    tokenizer = load_tokenizer(digit_dirs[arch], spec.padding_side)
-    model = EncoderModel.load(digit_dirs[arch], spec).eval()
+    tokenizer = load_tokenizer(tiny_arch_dirs[arch], spec.padding_side)
+    model = EncoderModel.load(tiny_arch_dirs[arch], spec).eval()
     model.save(str(tmp_path), spec, tokenizer)
 
     st = SentenceTransformer(str(tmp_path), device="cpu")
