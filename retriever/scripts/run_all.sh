@@ -26,6 +26,12 @@ HOLDOUT=${HOLDOUT-arguana nfcorpus}
 HOLDOUT_QUERIES=${HOLDOUT_QUERIES:-30}   # random test queries per held-out set; 0 = all
 HOLDOUT_DOCS=${HOLDOUT_DOCS:-100}        # their judged docs + distractors; 0 = whole corpus
 EVAL_QUERIES=${EVAL_QUERIES:-0}          # random test queries of the main set; 0 = all
+# watched during training (MRR@10 / nDCG@10 in the loss-curve PNG and the model card): a BEIR set
+# beside DATA (or a path), its DEV_SPLIT queries, never the test queries reported below; "" = none
+DEV_SET=${DEV_SET-nfcorpus}
+DEV_SPLIT=${DEV_SPLIT:-dev}
+DEV_QUERIES=${DEV_QUERIES:-20} DEV_DOCS=${DEV_DOCS:-60}
+EVAL_STEPS=${EVAL_STEPS:-$(( MAX_STEPS > 1 ? MAX_STEPS / 2 : 1 ))}   # and before the first, after the last step
 ENCODE_BATCH_SIZE=${ENCODE_BATCH_SIZE:-16}
 # optional stages (off by default: they do not fit 15 CPU minutes)
 RERANK=${RERANK:-0}                # 1: train a cross-encoder on the same groups, re-rank the fine-tuned runs
@@ -48,6 +54,11 @@ for name in $HOLDOUT; do
   [[ -f "$dir/corpus.jsonl" ]] || missing_data "$dir" "corpus.jsonl of held-out set '$name'"
   holdout_dirs+=("$dir")
 done
+dev_dir=""
+if [[ -n $DEV_SET ]]; then
+  dev_dir=$DEV_SET; [[ -d "$dev_dir" ]] || dev_dir="$DATA/../$DEV_SET"
+  [[ -f "$dev_dir/qrels/$DEV_SPLIT.tsv" ]] || missing_data "$dev_dir" "qrels/$DEV_SPLIT.tsv of the dev set '$DEV_SET'"
+fi
 mkdir -p "$RUN_DIR"
 echo "[run_all] data=$DATA held-out=[$HOLDOUT] model=$MODEL recipe=$RECIPE eval_docs=$EVAL_DOCS -> $RUN_DIR"
 stage() { echo; echo "===== $1 ====="; }
@@ -59,6 +70,10 @@ stage "training groups from $TRAIN_SPLIT qrels + BM25 hard negatives"
 "$PYTHON" -m retriever.driver.mine --data_dir "$DATA" --split "$TRAIN_SPLIT" --output_file "$RUN_DIR/train_groups.jsonl"
 
 stage "evaluation corpora"
+if [[ -n $dev_dir ]]; then
+  "$PYTHON" -m retriever.driver.subset --data_dir "$dev_dir" --split "$DEV_SPLIT" --n_queries "$DEV_QUERIES" \
+    --n_docs "$DEV_DOCS" --output_dir "$RUN_DIR/dev"
+fi
 "$PYTHON" -m retriever.driver.subset --data_dir "$DATA" --split "$TEST_SPLIT" --n_docs "$EVAL_DOCS" \
   --n_queries "$EVAL_QUERIES" --output_dir "$RUN_DIR/$main_set/data"
 described() {  # described QUERIES DOCS -> "all queries" / "N random queries", "..."
@@ -84,7 +99,8 @@ train_model() {
     QUERY_TEMPLATE="$QUERY_TEMPLATE" PASSAGE_TEMPLATE="$PASSAGE_TEMPLATE" APPEND_EOS="$APPEND_EOS" \
     OUTPUT_DIR="$2" TRAIN_BATCH_SIZE="$TRAIN_BATCH_SIZE" LEARNING_RATE="$LEARNING_RATE" EPOCHS=1 \
     MAX_STEPS="$MAX_STEPS" WARMUP_STEPS="$WARMUP_STEPS" BF16="$BF16" GRAD_CHECKPOINTING="$GRAD_CHECKPOINTING" \
-    GRAD_CACHE=False REPORT_TO="${REPORT_TO:-none}" EXTRA_ARGS= bash "$HERE/train_msmarco.sh"
+    GRAD_CACHE=False REPORT_TO="${REPORT_TO:-none}" EVAL_DATA_DIR="${dev_dir:+$RUN_DIR/dev}" \
+    EVAL_SPLIT="$DEV_SPLIT" EVAL_STEPS="$EVAL_STEPS" EXTRA_ARGS= bash "$HERE/train_msmarco.sh"
 }
 
 # encode_and_search MODEL_DIR SET SPLIT OUT NAME [VAR=VALUE...]: encode SET's data (as the model was

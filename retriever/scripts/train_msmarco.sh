@@ -42,14 +42,21 @@ GRAD_CHECKPOINTING=${GRAD_CHECKPOINTING:-True}
 GRAD_CACHE=${GRAD_CACHE:-False}             # True: the batch in chunk-sized memory (GC_Q_CHUNK, GC_P_CHUNK)
 GC_Q_CHUNK=${GC_Q_CHUNK:-16}
 GC_P_CHUNK=${GC_P_CHUNK:-64}
+# watching retrieval while training: a small BEIR dir (retriever.driver.subset makes one); empty = off
+EVAL_DATA_DIR=${EVAL_DATA_DIR:-}
+EVAL_SPLIT=${EVAL_SPLIT:-dev}
+EVAL_STEPS=${EVAL_STEPS:-100}               # MRR@10 / nDCG@10 every N steps, and before and after training
 if [[ -n ${WANDB_API_KEY:-}${WANDB_MODE:-} ]]; then REPORT_TO=${REPORT_TO:-wandb}; else REPORT_TO=${REPORT_TO:-none}; fi
 if [[ $BF16 == auto ]]; then
   BF16=$("$PYTHON" -c 'import torch; print(torch.cuda.is_available())')
 fi
 read -ra extra <<< "${EXTRA_ARGS:-}"
+dev=()
+[[ -n $EVAL_DATA_DIR ]] && dev=(--eval_data_dir "$EVAL_DATA_DIR" --eval_split "$EVAL_SPLIT" --eval_steps "$EVAL_STEPS")
 
 echo "[train] model=$MODEL data=$TRAIN_DATA pooling=$POOLING group_size=$GROUP_SIZE batch=$TRAIN_BATCH_SIZE lr=$LEARNING_RATE temperature=$TEMPERATURE steps=$MAX_STEPS epochs=$EPOCHS lora=$LORA bf16=$BF16"
 echo "[train] query template '$QUERY_TEMPLATE', passage template '$PASSAGE_TEMPLATE', append EOS: $APPEND_EOS"
+[[ -n $EVAL_DATA_DIR ]] && echo "[train] dev set: $EVAL_DATA_DIR ($EVAL_SPLIT), evaluated every $EVAL_STEPS steps"
 echo "[train] writes the model, train_log.json and loss_curve.png to $OUTPUT_DIR"
 "$PYTHON" -m retriever.driver.train \
   --model_name_or_path "$MODEL" --pooling "$POOLING" --temperature "$TEMPERATURE" --lora "$LORA" \
@@ -61,4 +68,4 @@ echo "[train] writes the model, train_log.json and loss_curve.png to $OUTPUT_DIR
   --warmup_steps "$WARMUP_STEPS" --seed "$SEED" --report_to "$REPORT_TO" --bf16 "$BF16" \
   --activation_checkpointing "$GRAD_CHECKPOINTING" \
   --grad_cache "$GRAD_CACHE" --gc_q_chunk_size "$GC_Q_CHUNK" --gc_p_chunk_size "$GC_P_CHUNK" \
-  "${extra[@]}"
+  "${dev[@]}" "${extra[@]}"

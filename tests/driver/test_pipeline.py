@@ -128,7 +128,8 @@ def test_run_all_trains_evaluates_reranks_mines_round_2_and_reports(tiny_model_d
            "RUN_DIR": str(tmp_path / "run"), "HOLDOUT": "", "EVAL_DOCS": "20", "MAX_STEPS": "2",
            "TRAIN_BATCH_SIZE": "4", "QUERY_MAX_LEN": "16", "PASSAGE_MAX_LEN": "20", "LORA": "False",
            "MINILM": tiny_arch_dirs["bert"], "MINILM_MAX_LEN": "16",
-           "RERANK": "1", "RERANK_DEPTH": "5", "ROUND2": "1", "MINE_QUERIES": "6", "MINE_DOCS": "20"}
+           "RERANK": "1", "RERANK_DEPTH": "5", "ROUND2": "1", "MINE_QUERIES": "6", "MINE_DOCS": "20",
+           "DEV_SET": str(data), "DEV_SPLIT": "test", "DEV_QUERIES": "6", "DEV_DOCS": "12"}
     done = subprocess.run(["bash", str(REPO / "retriever" / "scripts" / "run_all.sh")], env=env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=400)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -150,6 +151,9 @@ def test_run_all_trains_evaluates_reranks_mines_round_2_and_reports(tiny_model_d
     # the demo recipe's template and no-EOS choice reach the trained model
     fmt = json.loads((tmp_path / "run" / "model" / "embedding_spec.json").read_text())
     assert fmt["query_template"] == 'This sentence : "{text}" means in one word:"' and fmt["append_eos"] is False
+    # the dev set is watched during training: before, at EVAL_STEPS (MAX_STEPS / 2 = 1) and after the last step
+    log = json.loads((tmp_path / "run" / "model" / "train_log.json").read_text())
+    assert [e["step"] for e in log if "eval_nDCG@10" in e] == [0, 1, 2]
 
 
 def test_extra_args_reach_the_driver_without_glob_expansion(tiny_model_dir, tiny_groups, tmp_path):
@@ -164,9 +168,9 @@ def test_extra_args_reach_the_driver_without_glob_expansion(tiny_model_dir, tiny
     assert json.loads((tmp_path / "m" / "embedding_spec.json").read_text())["query_prefix"] == "query*"
 
 
-@pytest.mark.parametrize("missing", ["DATA", "HOLDOUT"])
+@pytest.mark.parametrize("missing", ["DATA", "HOLDOUT", "DEV_SET"])
 def test_run_all_without_data_says_what_to_download(tiny_beir, tmp_path, missing):
-    env = {**os.environ, "DATA": str(tiny_beir), "HOLDOUT": "", missing: str(tmp_path / "nowhere")}
+    env = {**os.environ, "DATA": str(tiny_beir), "HOLDOUT": "", "DEV_SET": "", missing: str(tmp_path / "nowhere")}
     done = subprocess.run(["bash", str(REPO / "retriever" / "scripts" / "run_all.sh")], env=env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "scifact.zip" in done.stderr and "nowhere" in done.stderr
