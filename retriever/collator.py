@@ -140,8 +140,8 @@ class RerankCollator:
     Pairs stay grouped by query, positive first: the layout the listwise loss expects.
     """
     tokenizer: object
-    query_max_len: int = 32
-    max_len: int = 160
+    query_max_len: int = EmbeddingSpec.query_max_len
+    max_len: int = EmbeddingSpec.query_max_len + EmbeddingSpec.passage_max_len
     query_prefix: str = ""
     passage_prefix: str = ""
 

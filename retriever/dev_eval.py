@@ -46,7 +46,7 @@ def evaluate_retriever(model, tokenizer, spec: EmbeddingSpec, dev: DevSet, batch
     model.eval()
     try:
         def embed(texts, kind):
-            return encode_texts(model, tokenizer, texts, spec.max_len(kind), batch_size, desc=f"dev {kind}s",
+            return encode_texts(model, tokenizer, texts, spec.max_len(kind), batch_size, desc=f"dev set: {kind} texts",
                                 template=spec.template(kind), append_eos=spec.append_eos)[model.pooling_mode]
 
         index = build_index(embed(dev.docs, "passage"))

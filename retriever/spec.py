@@ -121,8 +121,3 @@ def read_json(path: Path) -> dict:
         raise ValueError(f"{path}: expected a JSON object")
     return values
 
-
-def is_trained(model_dir) -> bool:
-    """Whether the directory holds a model saved by this project (it has a spec)."""
-    path = Path(model_dir)
-    return any((path / name).is_file() for name in (SPEC_FILE,) + LEGACY_FILES)

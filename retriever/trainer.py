@@ -173,6 +173,8 @@ class RetrieverTrainer(Trainer):
         scores = evaluate_retriever(unwrap(self.model), self.processing_class, self.spec, dev,
                                     self.args.per_device_eval_batch_size)
         metrics = {f"{metric_key_prefix}_{name}": value for name, value in scores.items()}
+        logger.info("dev set at step %d: %s", self.state.global_step,
+                    ", ".join(f"{name} {value:.4f}" for name, value in scores.items()))
         self.log(metrics)
         self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
         return metrics

@@ -2,6 +2,7 @@
 Trainer (resuming a killed run, evaluating on a dev set), and the saved model with its
 spec and model card."""
 import dataclasses
+import json
 import logging
 import os
 import shutil
@@ -194,6 +195,13 @@ def save_trained(model, tokenizer, spec: EmbeddingSpec, merge_lora: bool, output
                 output_dir)
 
 
+def read_history(output_dir: Path, trainer) -> list[dict]:
+    """The run's whole log (train_log.json): also the step-0 dev evaluation and the steps
+    before a resume, which the Trainer's own log_history does not keep."""
+    path = output_dir / "train_log.json"
+    return json.loads(path.read_text()) if path.is_file() else trainer.state.log_history
+
+
 def train(args, build_model, build_collator, what: str = "a retriever") -> Path:
     """The training run both drivers share: data, model, Trainer, and (rank 0) the saved model.
 
@@ -216,6 +224,6 @@ def train(args, build_model, build_collator, what: str = "a retriever") -> Path:
                 what, len(dataset), data_args.train_group_size, model_args.model_name_or_path)
     trainer = fit(model, dataset, collator, training_args, tokenizer, spec, dev)
     if trainer.is_world_process_zero():  # under torchrun, rank 0 writes the model
-        card = model_card(args, spec, len(dataset), trainer.state.log_history)
+        card = model_card(args, spec, len(dataset), read_history(output_dir, trainer))
         save_trained(model, tokenizer, spec, model_args.merge_lora, output_dir, card)
     return output_dir

@@ -5,7 +5,6 @@ Queries and passages share one encoder. Training uses the in-batch contrastive
 loss of `retriever.modeling.loss`.
 """
 import dataclasses
-import logging
 from dataclasses import dataclass
 from typing import Optional
 
@@ -21,9 +20,6 @@ from retriever.modeling.st_format import write_st_files
 from retriever.spec import POOLING_MODES, EmbeddingSpec, read_spec
 from retriever.modeling.loss import (cross_entropy, distillation_loss, own_group_scores, positive_labels,
                                     similarity)
-
-logger = logging.getLogger(__name__)
-
 
 
 def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, mode: str = "last") -> torch.Tensor:

