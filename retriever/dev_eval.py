@@ -29,9 +29,10 @@ class DevSet:
     @classmethod
     def load(cls, data_dir: str, split: str) -> "DevSet":
         """The judged queries of `split` and the whole corpus of a BEIR directory."""
-        corpus = load_corpus(data_dir)
-        qrels = load_qrels(data_dir, split)
-        queries = load_queries(data_dir)
+        try:
+            corpus, qrels, queries = load_corpus(data_dir), load_qrels(data_dir, split), load_queries(data_dir)
+        except FileNotFoundError as e:  # the loaders' advice names --data_dir: say which flag it is here
+            raise FileNotFoundError(f"--eval_data_dir {data_dir} --eval_split {split}: {e}") from None
         query_ids = [q for q in qrels if q in queries and any(r > 0 for r in qrels[q].values())]
         if not corpus or not query_ids:
             raise ValueError(f"--eval_data_dir {data_dir}: no documents or no judged queries of split '{split}'")

@@ -252,3 +252,11 @@ def test_eval_steps_without_a_dev_set_is_refused(tiny_model_dir, tiny_groups, tm
     with pytest.raises(ValueError, match="--eval_steps needs --eval_data_dir"):
         train.main(["--model_name_or_path", tiny_model_dir, "--train_data", str(tiny_groups),
                     "--output_dir", str(tmp_path / "m"), *TRAIN_FLAGS, "--eval_steps", "2"])
+
+
+def test_a_dev_set_without_the_split_is_named_by_its_flag_before_training(tiny_model_dir, tiny_groups, tiny_beir,
+                                                                          tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"--eval_data_dir .* --eval_split dev: .*qrels/dev.tsv"):
+        train.main(["--model_name_or_path", tiny_model_dir, "--train_data", str(tiny_groups),
+                    "--output_dir", str(tmp_path / "m"), *TRAIN_FLAGS, "--eval_data_dir", str(tiny_beir)])
+    assert not (tmp_path / "m" / "train_log.json").exists()  # refused before a step was taken

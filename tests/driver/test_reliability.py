@@ -50,15 +50,18 @@ def test_killed_training_resumes_to_the_same_losses(tiny_model_dir, tiny_groups,
     assert [v for _, v in resumed] == pytest.approx([v for _, v in full], rel=1e-4)
 
 
+@pytest.mark.parametrize("lora", [False, True])
 def test_a_checkpoint_is_a_model_that_encode_and_sentence_transformers_load(tiny_model_dir, tiny_groups,
-                                                                          tiny_beir, tmp_path):
+                                                                          tiny_beir, tmp_path, lora):
     from sentence_transformers import SentenceTransformer
 
     out = tmp_path / "run"
+    lora_args = ["--lora", "True", "--lora_r", "4", "--lora_target_modules", "q_proj,v_proj"] if lora else []
     train.main(train_args(tiny_model_dir, tiny_groups, out, "--max_steps", "4", "--save_strategy", "steps",
-                          "--save_steps", "2"))
+                          "--save_steps", "2", *lora_args))
     checkpoint = out / "checkpoint-2"
-    for name in ("embedding_spec.json", "modules.json", "tokenizer.json", "model.safetensors", "trainer_state.json"):
+    weights = "adapter_model.safetensors" if lora else "model.safetensors"  # training goes on: not merged
+    for name in ("embedding_spec.json", "modules.json", "tokenizer.json", weights, "trainer_state.json"):
         assert (checkpoint / name).is_file(), name
     path = encode.main(["--model_name_or_path", str(checkpoint), "--data_dir", str(tiny_beir), "--encode_is_query",
                         "--output_file", str(tmp_path / "queries.npz")])

@@ -60,6 +60,7 @@ def test_rerank_needs_exactly_one_input(reranker_dir):
                                          (["--distill_weight", "0.5"], "--distill_weight"),
                                          (["--self_paced"], "--self_paced"),
                                          (["--grad_cache"], "--grad_cache"),
+                                         (["--eval_data_dir", "dev"], "--eval_data_dir"),
                                          (["--query_template", "q {text}"], "--query_template")])
 def test_train_reranker_refuses_bi_encoder_flags_it_would_ignore(tiny_model_dir, tiny_groups, tmp_path, flags, named):
     with pytest.raises(ValueError, match=named):

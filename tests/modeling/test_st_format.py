@@ -40,3 +40,15 @@ def test_a_saved_model_gives_our_vectors_through_sentence_transformers(tiny_arch
         cosine = (ours * theirs).sum(1) / np.linalg.norm(ours, axis=1) / np.linalg.norm(theirs, axis=1)
         assert cosine.min() >= 0.999, (kind, cosine)
         np.testing.assert_allclose(np.linalg.norm(theirs, axis=1), np.linalg.norm(ours, axis=1), rtol=1e-3)
+
+
+def test_a_multi_task_model_carries_each_tasks_prompts(tiny_arch_dirs, tmp_path):
+    spec = EmbeddingSpec(query_prefix="what ", task_instructions={"claims": {"query_prefix": "is it true that "}})
+    tokenizer = load_tokenizer(tiny_arch_dirs["llama"])
+    model = EncoderModel.load(tiny_arch_dirs["llama"], spec).eval()
+    model.save(str(tmp_path), spec, tokenizer)
+    st = SentenceTransformer(str(tmp_path), device="cpu")
+    assert st.prompts["query"] == "what " and st.prompts["claims-query"] == "is it true that "
+    ours = encode_texts(model, tokenizer, QUERIES, spec.query_max_len, 4, template=spec.template("query", "claims"))
+    theirs = np.asarray(st.encode_query(QUERIES, prompt_name="claims-query"), dtype=np.float32)
+    assert (ours["last"] * theirs).sum(1).min() >= 0.999
