@@ -4,6 +4,7 @@
 model's `EmbeddingSpec` (retriever.spec); training, encoding, mining and re-ranking
 go through it.
 """
+import functools
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -39,29 +40,42 @@ def tokenize(tokenizer, texts: list[str], max_len: int, template: str = PLACEHOL
     eos = [tokenizer.eos_token_id] if add_eos else []
     full = tokenizer([head + t + tail for t in texts], add_special_tokens=True,
                      return_attention_mask=False)["input_ids"]
-    ending = None
     out = []
     for ids in full:
         if not (ids and ids[-1] == tokenizer.eos_token_id):  # a text may end with EOS already
             ids = ids + eos
         if len(ids) >= max_len:  # at the limit too, as sentence-transformers does: the same ids
-            ending = ending if ending is not None else template_ending(tokenizer, head, tail, eos, max_len)
+            ending = template_ending(tokenizer, head, tail, tuple(eos), max_len)
             ids = ids[: max_len - len(ending)] + ending
         out.append(ids)
     return out
 
 
+# The probes below ask the tokenizer the same question for every batch: answered once per
+# tokenizer (and template), since the collator tokenizes example by example.
+@functools.lru_cache(maxsize=64)
+def special_ends(tokenizer) -> tuple[list[int], list[int]]:
+    """Ids the tokenizer puts before and after every text (a BOS; BERT's [CLS] ... [SEP])."""
+    plain = tokenizer("a", add_special_tokens=False)["input_ids"]
+    full = tokenizer("a", add_special_tokens=True)["input_ids"]
+    for start in range(len(full) - len(plain) + 1):
+        if full[start:start + len(plain)] == plain:
+            return full[:start], full[start + len(plain):]
+    return [], []
+
+
 def ends_with_eos(tokenizer) -> bool:
     """Whether the tokenizer itself ends every text with EOS (BERT's [SEP] as EOS)."""
-    ids = tokenizer("a", add_special_tokens=True, return_attention_mask=False)["input_ids"]
-    return bool(ids) and ids[-1] == tokenizer.eos_token_id
+    trail = special_ends(tokenizer)[1]
+    return bool(trail) and trail[-1] == tokenizer.eos_token_id
 
 
-def template_ending(tokenizer, head: str, tail: str, eos: list[int], max_len: int) -> list[int]:
+@functools.lru_cache(maxsize=64)
+def template_ending(tokenizer, head: str, tail: str, eos: tuple[int, ...], max_len: int) -> list[int]:
     """The ids that end every text in the template: the longest common suffix of the
     template rendered around two different texts ("0" and "1 2 3 4", the probe
     sentence-transformers uses for a chat template's tail)."""
-    a, b = (tokenizer(head + filler + tail, add_special_tokens=True, return_attention_mask=False)["input_ids"] + eos
+    a, b = (tokenizer(head + filler + tail, add_special_tokens=True, return_attention_mask=False)["input_ids"] + list(eos)
             for filler in ("0", "1 2 3 4"))
     n = common_length(a[::-1], b[::-1])
     if max_len - n - common_length(a, b) < 1:  # the common prefix: BOS and the template's head

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from retriever.collator import join_title
 from retriever.data import load_corpus, load_qrels, load_queries
-from retriever.encoding import encode_texts
+from retriever.encoding import encode_as_trained
 from retriever.metrics import evaluate, to_run
 from retriever.searcher import build_index, search
 from retriever.spec import EmbeddingSpec
@@ -19,7 +19,6 @@ DEV_MEASURES = ("MRR@10", "nDCG@10")
 
 @dataclass
 class DevSet:
-    name: str
     query_ids: list[str]
     queries: list[str]
     doc_ids: list[str]
@@ -36,7 +35,7 @@ class DevSet:
         query_ids = [q for q in qrels if q in queries and any(r > 0 for r in qrels[q].values())]
         if not corpus or not query_ids:
             raise ValueError(f"--eval_data_dir {data_dir}: no documents or no judged queries of split '{split}'")
-        return cls(f"{data_dir} ({split})", query_ids, [queries[q] for q in query_ids],
+        return cls(query_ids, [queries[q] for q in query_ids],
                    [d["id"] for d in corpus], [join_title(d["text"], d["title"]) for d in corpus],
                    {q: qrels[q] for q in query_ids})
 
@@ -47,8 +46,7 @@ def evaluate_retriever(model, tokenizer, spec: EmbeddingSpec, dev: DevSet, batch
     model.eval()
     try:
         def embed(texts, kind):
-            return encode_texts(model, tokenizer, texts, spec.max_len(kind), batch_size, desc=f"dev set: {kind} texts",
-                                template=spec.template(kind), append_eos=spec.append_eos)[model.pooling_mode]
+            return encode_as_trained(model, tokenizer, spec, texts, kind, batch_size, desc=f"dev set: {kind} texts")
 
         index = build_index(embed(dev.docs, "passage"))
         scores, rows = search(index, embed(dev.queries, "query"), depth=100)

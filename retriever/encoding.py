@@ -14,7 +14,7 @@ from tqdm import tqdm
 from retriever.collator import pad, tokenize
 from retriever.modeling import EncoderModel
 from retriever.modeling.loading import best_device, load_tokenizer
-from retriever.spec import PLACEHOLDER, read_spec
+from retriever.spec import PLACEHOLDER, EmbeddingSpec, read_spec
 
 
 def autocast(device: str, bf16: bool, fp16: bool):
@@ -68,6 +68,13 @@ def encode_texts(model: EncoderModel, tokenizer, texts: list[str], max_len: int,
         embeddings[order] = torch.cat(chunks).numpy()  # back to the order of `texts`
         out[mode] = embeddings
     return out
+
+
+def encode_as_trained(model: EncoderModel, tokenizer, spec: EmbeddingSpec, texts: list[str], kind: str,
+                      batch_size: int, desc: str) -> np.ndarray:
+    """Embeddings (n, dim) of "query" or "passage" texts shaped as the spec says (template, EOS, max length)."""
+    return encode_texts(model, tokenizer, texts, spec.max_len(kind), batch_size, desc=desc,
+                        template=spec.template(kind), append_eos=spec.append_eos)[model.pooling_mode]
 
 
 def load_encoder(model_dir: str, **base_model_defaults):

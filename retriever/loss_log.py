@@ -86,14 +86,8 @@ class LossLogCallback(TrainerCallback):
             self.history = [h for h in json.loads(path.read_text()) if h["step"] <= state.global_step]
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if not logs:
-            return
-        if any(key.startswith(EVAL_PREFIX) for key in logs):  # dev metrics (Trainer.evaluate)
-            if state.is_world_process_zero:
-                self.history.append({"step": state.global_step, "epoch": state.epoch, **logs})
-                self.write()
-            return
-        if "loss" not in logs:
+        # a training step's loss, or the dev metrics of Trainer.evaluate ("eval_..."); not the run's summary
+        if not logs or not ("loss" in logs or any(key.startswith(EVAL_PREFIX) for key in logs)):
             return
         for key in ("loss", "grad_norm"):  # the update of this step is applied: refuse to go on (or save)
             if key in logs:

@@ -50,14 +50,13 @@ def bm25_ranker(docs: list[dict]):
 
 def dense_ranker(docs: list[dict], model_dir: str, batch_size: int):
     """Encode the corpus once with a trained retriever; rank queries by FAISS inner product."""
-    from retriever.encoding import encode_texts, load_encoder
+    from retriever.encoding import encode_as_trained, load_encoder
     from retriever.searcher import build_index, search
 
     model, tokenizer, spec = load_encoder(model_dir)
 
-    def embed(texts, kind):  # shaped as the model was trained: template, EOS, max length
-        return encode_texts(model, tokenizer, texts, spec.max_len(kind), batch_size, desc=f"mine: encode {kind}",
-                            template=spec.template(kind), append_eos=spec.append_eos)[model.pooling_mode]
+    def embed(texts, kind):
+        return encode_as_trained(model, tokenizer, spec, texts, kind, batch_size, desc=f"mine: encode {kind}")
 
     index = build_index(embed([join_title(d["text"], d["title"]) for d in docs], "passage"))
     return lambda queries, depth: search(index, embed(queries, "query"), depth)[1]

@@ -66,7 +66,7 @@ class PairScorer:
         # the collator the re-ranker was trained with: same prefixes, lengths, pair layout
         self.collator = RerankCollator.from_spec(tokenizer, spec)
         self.device = best_device()
-        self.model = RerankerModel.load(model_dir).to(self.device).eval()
+        self.model = RerankerModel.load(model_dir, spec).to(self.device).eval()
         self.batch_size, self.bf16, self.fp16 = batch_size, bf16, fp16
 
     @torch.inference_mode()

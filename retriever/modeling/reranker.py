@@ -48,12 +48,12 @@ class RerankerModel(nn.Module):
         return cls(with_lora(load_base_model(model_args.model_name_or_path), model_args), model_args.pooling)
 
     @classmethod
-    def load(cls, model_dir: str) -> "RerankerModel":
+    def load(cls, model_dir: str, spec: Optional[EmbeddingSpec] = None) -> "RerankerModel":
         head_file = Path(model_dir) / HEAD_NAME
         if not head_file.is_file():
             raise FileNotFoundError(f"{model_dir}: not a trained re-ranker (no {HEAD_NAME}; train one with "
                                     "python -m retriever.driver.train_reranker)")
-        spec = read_spec(model_dir)
+        spec = spec or read_spec(model_dir)
         model = cls(load_trained_base(model_dir, spec.base_model), spec.pooling)
         model.head.load_state_dict(load_file(str(head_file)))
         return model

@@ -21,24 +21,13 @@ Nothing here imports sentence_transformers: the files are plain JSON.
 import json
 from pathlib import Path
 
+from retriever.collator import ends_with_eos, special_ends
 from retriever.io import write_json
 from retriever.spec import KINDS, PLACEHOLDER, EmbeddingSpec
 
 ST_POOLING = {"last": "lasttoken", "mean": "mean", "cls": "cls"}
 ST_KIND = {"query": "query", "passage": "document"}
 HIDDEN_STATES = {"method": "forward", "method_output_name": "last_hidden_state"}
-ST_FILES = ("modules.json", "sentence_bert_config.json", "config_sentence_transformers.json", "1_Pooling",
-            "2_Normalize")
-
-
-def special_ends(tokenizer) -> tuple[list[int], list[int]]:
-    """Ids the tokenizer puts before and after every text (a BOS; BERT's [CLS] ... [SEP])."""
-    plain = tokenizer("a", add_special_tokens=False)["input_ids"]
-    full = tokenizer("a", add_special_tokens=True)["input_ids"]
-    for start in range(len(full) - len(plain) + 1):
-        if full[start:start + len(plain)] == plain:
-            return full[:start], full[start + len(plain):]
-    return [], []
 
 
 def literal(text: str) -> str:
@@ -49,7 +38,7 @@ def literal(text: str) -> str:
 def chat_template(spec: EmbeddingSpec, tokenizer) -> str:
     """[lead specials] prompt + text + the kind's template tail [trail specials, EOS], as in `collator.tokenize`."""
     lead, trail = special_ends(tokenizer)
-    if spec.append_eos and not (trail and trail[-1] == tokenizer.eos_token_id):
+    if spec.append_eos and not ends_with_eos(tokenizer):
         trail = trail + [tokenizer.eos_token_id]
     tails = {kind: getattr(spec, f"{kind}_template").split(PLACEHOLDER)[1] for kind in KINDS}
     specials = lambda ids: literal("".join(tokenizer.convert_ids_to_tokens(ids))) if ids else ""  # noqa: E731
