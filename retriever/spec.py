@@ -104,12 +104,23 @@ def read_spec(model_dir, **base_model_defaults) -> EmbeddingSpec:
     path = Path(model_dir)
     spec_file = path / SPEC_FILE
     if spec_file.is_file():
-        return EmbeddingSpec.from_dict(read_json(spec_file))
-    legacy = {}
+        return spec_from(read_json(spec_file), spec_file)
+    legacy, read = {}, []
     for name in LEGACY_FILES:  # model directories saved before embedding_spec.json
         if (path / name).is_file():
             legacy.update(read_json(path / name))
-    return EmbeddingSpec.from_dict({**base_model_defaults, **legacy})
+            read.append(path / name)
+    return spec_from({**base_model_defaults, **legacy}, " + ".join(map(str, read)) or None)
+
+
+def spec_from(values: dict, source=None) -> EmbeddingSpec:
+    """A spec from saved values; a bad value names the file it came from."""
+    try:
+        return EmbeddingSpec.from_dict(values)
+    except (ValueError, TypeError) as e:
+        if source is None:  # the caller's own overrides (flags): their message names the flag
+            raise
+        raise ValueError(f"{source}: {e}") from None
 
 
 def read_json(path: Path) -> dict:

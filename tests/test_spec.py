@@ -37,6 +37,9 @@ def test_a_damaged_spec_file_is_named(tmp_path):
     (tmp_path / SPEC_FILE).write_text("{not json")
     with pytest.raises(ValueError, match=SPEC_FILE):
         read_spec(tmp_path)
+    (tmp_path / SPEC_FILE).write_text('{"pooling": "max"}')
+    with pytest.raises(ValueError, match=f"{SPEC_FILE}: pooling must be one of"):
+        read_spec(tmp_path)
 
 
 def test_a_spec_rejects_an_unknown_pooling_and_a_template_without_text():
