@@ -34,12 +34,13 @@ class ModelArguments:
     temperature: float = field(default=SPEC.temperature, metadata={"help": "Similarity is dot / temperature."})
     padding_side: str = field(default=SPEC.padding_side, metadata={"help": f"One of {PADDING_SIDES}."})
     lora: bool = field(default=False, metadata={"help": "Train LoRA adapters instead of all weights."})
-    lora_r: int = field(default=16)
-    lora_alpha: int = field(default=32)
-    lora_dropout: float = field(default=0.05)
+    lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
+    lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling: the update is alpha / r times B A."})
+    lora_dropout: float = field(default=0.05, metadata={"help": "Dropout on the LoRA input."})
     lora_target_modules: str = field(
-        default="q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj",
-        metadata={"help": "Comma-separated module names to adapt."},
+        default="all-linear",
+        metadata={"help": "Comma-separated module names to adapt, or all-linear: every linear layer "
+                          "of the base model, whatever its architecture (Llama, Gemma, BERT ...)."},
     )
     merge_lora: bool = field(default=True, metadata={"help": "Save LoRA runs as a merged full model."})
 
@@ -56,7 +57,7 @@ class DataArguments:
         default="Tevatron/msmarco-passage",
         metadata={"help": "Training groups: a JSONL file, a directory of them, or a hub dataset."},
     )
-    train_split: str = field(default="train")
+    train_split: str = field(default="train", metadata={"help": "Split of a hub or saved dataset (--train_data)."})
     train_group_size: int = field(default=10, metadata={"help": "Passages per query: 1 positive + negatives."})
     query_max_len: int = field(default=SPEC.query_max_len, metadata={"help": "Tokens per query, EOS included."})
     passage_max_len: int = field(default=SPEC.passage_max_len, metadata={"help": "Tokens per passage, EOS included."})
@@ -98,8 +99,9 @@ class EncodeArguments:
     corpus_file: Optional[str] = field(default=None, metadata={"help": "Corpus JSONL overriding data_dir's."})
     encode_is_query: bool = field(default=False, metadata={"help": "Encode the split's queries, not the corpus."})
     split: str = field(default="test", metadata={"help": "Queries of this qrels split are encoded."})
-    output_file: str = field(default="runs/embeddings/corpus.npz")
-    batch_size: int = field(default=32)
+    output_file: str = field(default="runs/embeddings/corpus.npz", metadata={
+        "help": "The .npz written: embeddings, ids and meta (model, text settings) that search checks."})
+    batch_size: int = field(default=32, metadata={"help": "Texts per forward pass."})
     # How text is shaped; each defaults to the model's own (embedding_spec.json), or the spec's defaults.
     # Give the same values to the query and the corpus encode: search compares them.
     query_template: Optional[str] = field(default=None, metadata={"help": "Template with {text} for queries."})
@@ -141,21 +143,22 @@ class EncodeArguments:
 
 @dataclass
 class SearchArguments:
-    query_embeddings: str = field(default="runs/embeddings/queries.npz")
+    query_embeddings: str = field(default="runs/embeddings/queries.npz", metadata={
+        "help": "Query embeddings written by encode --encode_is_query."})
     corpus_embeddings: str = field(
         default="runs/embeddings/corpus*.npz", metadata={"help": "File or glob over corpus shards."}
     )
     qrels: Optional[str] = field(
         default=None, metadata={"help": "BEIR directory or qrels TSV; the run is evaluated when given."}
     )
-    split: str = field(default="test")
+    split: str = field(default="test", metadata={"help": "qrels/<split>.tsv to evaluate against."})
     depth: int = field(default=100, metadata={"help": "Passages retrieved per query."})
     index_type: str = field(default="flat", metadata={"help": "flat (exact), ivf or hnsw."})
     nprobe: int = field(default=32, metadata={"help": "ivf: clusters visited per query."})
     hnsw_m: int = field(default=32, metadata={"help": "hnsw: links per node."})
     ef_search: int = field(default=256, metadata={"help": "hnsw: candidates kept per query (>= depth)."})
     batch_size: int = field(default=256, metadata={"help": "Queries per FAISS search call."})
-    output_dir: str = field(default="runs/search")
+    output_dir: str = field(default="runs/search", metadata={"help": "Writes run.trec and metrics.json here."})
     name: str = field(default="dense", metadata={"help": "System name in the run file and metrics."})
 
     def __post_init__(self):

@@ -5,12 +5,30 @@ model's `EmbeddingSpec` (retriever.spec); training, encoding, mining and re-rank
 go through it.
 """
 import functools
+import logging
 from dataclasses import dataclass, field
 from typing import Optional
 
 import torch
 
 from retriever.spec import PLACEHOLDER, EmbeddingSpec, check_template
+
+logger = logging.getLogger(__name__)
+
+
+def content_free_last_token(tokenizer, spec: EmbeddingSpec) -> Optional[str]:
+    """A warning when last-token pooling would read a chat model's EOS with no prompt around
+    the text (the course's defaults on the offline default model): that state predicts the next
+    chat turn, carries no content, and training from it collapses. None otherwise."""
+    plain = spec.query_template == PLACEHOLDER and spec.passage_template == PLACEHOLDER
+    if spec.pooling != "last" or not spec.append_eos or not plain or not getattr(tokenizer, "chat_template", None):
+        return None
+    return (f"the base model is a chat model (it has a chat template) and last-token pooling will read its "
+            f"EOS {tokenizer.eos_token!r} after the bare text: that state carries no content and training from "
+            "it collapses (loss stuck near ln(batch passages)). Wrap the text in a summarising template with "
+            "EOS off, as retriever/recipes/demo_cpu.sh does (QUERY_TEMPLATE, PASSAGE_TEMPLATE, APPEND_EOS=False; "
+            "README, \"Why the default model needs a template\")")
+
 
 def join_title(text: str, title: str = "") -> str:
     """A passage as the model reads it: title, then body."""
@@ -109,6 +127,11 @@ class TrainCollator:
     """
     tokenizer: object
     spec: EmbeddingSpec = field(default_factory=EmbeddingSpec)
+
+    def __post_init__(self):
+        warning = content_free_last_token(self.tokenizer, self.spec)
+        if warning:  # said once, when training starts
+            logger.warning(warning)
 
     def __call__(self, examples: list[dict]) -> dict:
         query_ids, passage_ids = [], []

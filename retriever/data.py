@@ -17,6 +17,7 @@ from pathlib import Path
 
 from torch.utils.data import Dataset
 
+from retriever.hub import require_hub
 from retriever.io import DataError, read_jsonl, require_id, require_text
 
 logger = logging.getLogger(__name__)
@@ -78,15 +79,21 @@ def iter_saved_dataset_rows(path: Path, split: str):
         yield f"{path}[{split}] row {k}", record
 
 
+OFFLINE_TRAIN_DATA = ("Offline: make training groups from a local BEIR set with `python -m retriever.driver.mine "
+                      "--data_dir ../shared/data/scifact --split train --output_file groups.jsonl` and train on "
+                      "them with the CPU recipe (retriever/README.md, \"The offline route\").")
+
+
 def iter_hub_rows(name: str, split: str):
     import datasets
 
+    require_hub(name, "file or directory of training groups", "--train_data", OFFLINE_TRAIN_DATA)
     try:
         rows = datasets.load_dataset(name, split=split)
     except Exception as e:  # offline, unknown name, ...
         raise FileNotFoundError(
             f"'{name}' is neither a local file/directory nor a reachable hub dataset ({e}). "
-            "Point --train_data at a local JSONL file in Tevatron layout."
+            "Point --train_data at a local JSONL file in Tevatron layout. " + OFFLINE_TRAIN_DATA
         ) from e
     for k, record in enumerate(rows):
         yield f"{name}[{split}] row {k}", record
@@ -276,6 +283,9 @@ def qrels_from_rows(rows) -> dict[str, dict[str, int]]:
 def hub_beir(name: str, part: str):
     import datasets
 
+    require_hub(name, "BEIR directory", "--data_dir",
+                "Offline: point DATA_DIR / --data_dir at a local BEIR directory (corpus.jsonl, queries.jsonl, "
+                "qrels/), e.g. ../shared/data/scifact.")
     try:
         if name.endswith("-qrels"):
             return datasets.load_dataset(name, split=part)

@@ -3,6 +3,7 @@
 W&B (`--report_to wandb`) is optional; this log is written with or without it.
 """
 import json
+import time
 from pathlib import Path
 
 from transformers import TrainerCallback
@@ -78,9 +79,11 @@ class LossLogCallback(TrainerCallback):
     def __init__(self, output_dir: str):
         self.output_dir = output_dir
         self.history: list[dict] = []
+        self.started = time.monotonic()
 
     def on_train_begin(self, args, state, control, **kwargs):
         """On resume, keep the logged history up to the checkpoint's step."""
+        self.started = time.monotonic()
         path = Path(self.output_dir) / "train_log.json"
         if state.global_step > 0 and path.is_file():
             self.history = [h for h in json.loads(path.read_text()) if h["step"] <= state.global_step]
@@ -93,7 +96,8 @@ class LossLogCallback(TrainerCallback):
             if key in logs:
                 check_finite(key, logs[key], state.global_step)
         if state.is_world_process_zero:  # under torchrun only rank 0 writes
-            self.history.append({"step": state.global_step, "epoch": state.epoch, **logs})
+            seconds = round(time.monotonic() - self.started, 2)  # since this process began training
+            self.history.append({"step": state.global_step, "epoch": state.epoch, "seconds": seconds, **logs})
             self.write()
 
     def write(self):

@@ -30,12 +30,12 @@ logger = logging.getLogger(__name__)
 class RetrieverTrainingArguments(TrainingArguments):
     output_dir: str = field(default="runs/train", metadata={"help": "Model, logs and loss curve go here."})
     # The collator needs the raw text fields, which Trainer would otherwise drop.
-    remove_unused_columns: bool = field(default=False)
-    logging_steps: float = field(default=1)
-    save_strategy: str = field(default="no")
+    remove_unused_columns: bool = field(default=False, metadata={"help": "Kept False: the collator reads every field."})
+    logging_steps: float = field(default=1, metadata={"help": "Log the loss every N steps (train_log.json, PNG, W&B)."})
+    save_strategy: str = field(default="no", metadata={"help": "no, steps or epoch: write checkpoint-N dirs (each a usable model)."})
     # The Trainer would log a NaN/inf loss as 0.0; the true loss is logged, and a
     # non-finite one stops the run (RetrieverTrainer.training_step).
-    logging_nan_inf_filter: bool = field(default=False)
+    logging_nan_inf_filter: bool = field(default=False, metadata={"help": "Kept False: a NaN/inf loss is logged and stops the run."})
     report_to: str = field(default="none", metadata={"help": "'none', or 'wandb' (WANDB_MODE=offline works)."})
     grad_cache: bool = field(default=False, metadata={
         "help": "GradCache: the full contrastive batch in chunk-sized activation memory."})
@@ -47,7 +47,7 @@ class RetrieverTrainingArguments(TrainingArguments):
         "help": "Several tasks (--train_files): every batch from one task."})
     self_paced: bool = field(default=False, metadata={
         "help": "Several tasks: weight each task's loss by its recent loss (retriever.multitask)."})
-    self_paced_momentum: float = field(default=0.9)
+    self_paced_momentum: float = field(default=0.9, metadata={"help": "Momentum of the per-task loss averages (--self_paced)."})
     distill_weight: float = field(default=0.0, metadata={
         "help": "Weight of the KL term towards teacher scores (groups whose passages carry 'score')."})
     teacher_temperature: float = field(default=1.0, metadata={"help": "Softmax temperature of teacher scores."})

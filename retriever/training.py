@@ -9,7 +9,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from transformers import HfArgumentParser, set_seed
+from transformers import set_seed
 
 from retriever.arguments import DataArguments, ModelArguments
 from retriever.spec import EmbeddingSpec
@@ -23,9 +23,8 @@ from retriever.trainer import RetrieverTrainer, RetrieverTrainingArguments, last
 logger = logging.getLogger(__name__)
 
 
-def parse_args(argv=None):
-    parser = HfArgumentParser((ModelArguments, DataArguments, RetrieverTrainingArguments))
-    return parser.parse_args_into_dataclasses(args=argv)
+# The argument set of the two training drivers (train, train_reranker).
+TRAIN_ARGUMENTS = (ModelArguments, DataArguments, RetrieverTrainingArguments)
 
 
 def load_dataset(data_args, seed: int) -> TrainDataset:
@@ -211,9 +210,8 @@ def train(args, build_model, build_collator, what: str = "a retriever") -> Path:
     model_args, data_args, training_args = args
     set_seed(training_args.seed)
     output_dir = Path(training_args.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
 
-    # bad data is reported before a model is loaded
+    # bad data, an unreachable hub or a missing model are reported before anything is written
     dataset = load_dataset(data_args, training_args.seed)
     dev = DevSet.load(training_args.eval_data_dir, training_args.eval_split) if training_args.eval_data_dir else None
     tokenizer = load_tokenizer(model_args.model_name_or_path, model_args.padding_side)
@@ -222,8 +220,15 @@ def train(args, build_model, build_collator, what: str = "a retriever") -> Path:
     model = build_model(model_args, training_args)
     logger.info("training %s on %d groups of %d passages; base model %s",
                 what, len(dataset), data_args.train_group_size, model_args.model_name_or_path)
-    trainer = fit(model, dataset, collator, training_args, tokenizer, spec, dev)
-    if trainer.is_world_process_zero():  # under torchrun, rank 0 writes the model
-        card = model_card(args, spec, len(dataset), read_history(output_dir, trainer))
-        save_trained(model, tokenizer, spec, model_args.merge_lora, output_dir, card)
+    created = not output_dir.exists()
+    output_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        trainer = fit(model, dataset, collator, training_args, tokenizer, spec, dev)
+        if trainer.is_world_process_zero():  # under torchrun, rank 0 writes the model
+            card = model_card(args, spec, len(dataset), read_history(output_dir, trainer))
+            save_trained(model, tokenizer, spec, model_args.merge_lora, output_dir, card)
+    except BaseException:
+        if created and output_dir.is_dir() and not any(output_dir.iterdir()):
+            output_dir.rmdir()  # a run that failed before writing anything leaves no empty directory
+        raise
     return output_dir

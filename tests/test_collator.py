@@ -1,5 +1,6 @@
 from retriever.collator import TrainCollator, format_text, tokenize
 from retriever.spec import EmbeddingSpec
+from tests.conftest import make_tokenizer
 
 
 def test_eos_is_last_even_after_truncation(tokenizer):
@@ -87,3 +88,21 @@ def test_collator_applies_prefix_then_template_to_title_and_text(tokenizer):
     assert words(tokenizer, batch["passage"]["input_ids"][0].tolist()) == ["the", "water", "river", "dog", "sun"]
     assert words(tokenizer, batch["query"]["input_ids"][0].tolist()) == ["what", "apple"]
 
+
+
+def test_a_chat_model_read_at_eos_without_a_template_is_warned_once_when_training_starts(caplog):
+    chat = make_tokenizer()
+    chat.chat_template = "{% for m in messages %}{{ m['content'] }}</s>{% endfor %}"
+    with caplog.at_level("WARNING", logger="retriever.collator"):
+        TrainCollator(chat, EmbeddingSpec())  # the course's defaults: last token, EOS appended, no template
+    assert len(caplog.records) == 1
+    message = caplog.records[0].getMessage()
+    assert "chat model" in message and "retriever/recipes/demo_cpu.sh" in message
+    assert "Why the default model needs a template" in message
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="retriever.collator"):
+        TrainCollator(chat, EmbeddingSpec(query_template='Q: "{text}" means:', passage_template='P: "{text}" means:',
+                                          append_eos=False))  # the recipe
+        TrainCollator(chat, EmbeddingSpec(pooling="mean"))  # mean pooling does not read the EOS alone
+        TrainCollator(make_tokenizer(), EmbeddingSpec())  # not a chat model: the course's own setting
+    assert not caplog.records

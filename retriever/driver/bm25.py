@@ -6,31 +6,30 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from transformers import HfArgumentParser
 
 from retriever.bm25 import BM25Index
 from retriever.collator import format_text
 from retriever.data import load_corpus, load_qrels, load_queries
 from retriever.io import check_counts
 from retriever.metrics import report, to_run
-from retriever.driver import run_cli, setup_logging
+from retriever.driver import make_parser, run_cli, setup_logging
 
 
 @dataclass
 class BM25Arguments:
     data_dir: str = field(default="BeIR/fiqa", metadata={"help": "BEIR directory or hub name."})
     corpus_file: str = field(default=None, metadata={"help": "Corpus JSONL overriding data_dir's."})
-    split: str = field(default="test")
-    depth: int = field(default=100)
-    output_dir: str = field(default="runs/bm25")
-    name: str = field(default="BM25")
+    split: str = field(default="test", metadata={"help": "Queries of qrels/<split>.tsv are searched."})
+    depth: int = field(default=100, metadata={"help": "Documents retrieved per query."})
+    output_dir: str = field(default="runs/bm25", metadata={"help": "Writes run.trec and metrics.json here."})
+    name: str = field(default="BM25", metadata={"help": "System name in the run file and metrics."})
 
     def __post_init__(self):
         check_counts(self, "depth")
 
 
 def main(argv=None):
-    args, = HfArgumentParser(BM25Arguments).parse_args_into_dataclasses(args=argv)
+    args, = make_parser(BM25Arguments, __doc__).parse_args_into_dataclasses(args=argv)
     setup_logging()
     start = time.perf_counter()
     docs = load_corpus(args.data_dir, args.corpus_file)

@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from transformers import HfArgumentParser
 
 from retriever.arguments import EncodeArguments
 from retriever.collator import join_title
@@ -22,7 +21,7 @@ from retriever.encoding import device_of, encode_texts, half_weights, load_encod
 from retriever.modeling.loading import weights_fingerprint
 from retriever.searcher import save_embeddings
 from retriever.spec import EmbeddingSpec
-from retriever.driver import run_cli, setup_logging
+from retriever.driver import make_parser, run_cli, setup_logging
 
 logger = logging.getLogger(__name__)
 
@@ -58,22 +57,21 @@ def with_overrides(spec: EmbeddingSpec, args: EncodeArguments) -> EmbeddingSpec:
 
 
 def main(argv=None):
-    args, = HfArgumentParser(EncodeArguments).parse_args_into_dataclasses(args=argv)
+    args, = make_parser(EncodeArguments, __doc__).parse_args_into_dataclasses(args=argv)
     setup_logging()
     model_dir = args.model_name_or_path
-    model, tokenizer, spec = load_encoder(model_dir, pooling=args.pooling, normalize=args.normalize,
-                                          padding_side=args.padding_side)
-    device = device_of(model)
-    model = half_weights(model, device, args.bf16, args.fp16)
     kind = "query" if args.encode_is_query else "passage"
-    spec = with_overrides(spec, args)
-    template, max_len = spec.template(kind, args.task), spec.max_len(kind)
-
-    ids, texts = load_texts(args)
+    ids, texts = load_texts(args)  # a missing corpus is named before the model is loaded
     if not texts:
         source = (f"qrels/{args.split}.tsv of {args.data_dir}" if args.encode_is_query
                   else f"shard {args.shard_id} of {args.data_dir}")
         raise ValueError(f"nothing to encode: no {kind} texts in {source}")
+    model, tokenizer, spec = load_encoder(model_dir, pooling=args.pooling, normalize=args.normalize,
+                                          padding_side=args.padding_side)
+    device = device_of(model)
+    model = half_weights(model, device, args.bf16, args.fp16)
+    spec = with_overrides(spec, args)
+    template, max_len = spec.template(kind, args.task), spec.max_len(kind)
     logger.info("encoding %d %s texts (max %d tokens) with %s on %s", len(texts), kind, max_len, model_dir, device)
 
     poolings = args.poolings.split(",") if args.poolings else [model.pooling_mode]

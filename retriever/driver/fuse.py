@@ -11,12 +11,11 @@ import sys
 from dataclasses import dataclass, field
 from typing import Optional
 
-from transformers import HfArgumentParser
 
 from retriever.fusion import FUSION_METHODS, fuse
 from retriever.io import check_counts
 from retriever.metrics import read_trec_run, report
-from retriever.driver import run_cli, setup_logging
+from retriever.driver import make_parser, run_cli, setup_logging
 
 logger = logging.getLogger(__name__)
 
@@ -24,14 +23,14 @@ logger = logging.getLogger(__name__)
 @dataclass
 class FuseArguments:
     runs: list[str] = field(metadata={"help": "Two or more TREC run files (e.g. BM25 and dense)."})
-    output_dir: str = field(default="runs/hybrid")
+    output_dir: str = field(default="runs/hybrid", metadata={"help": "Writes run.trec and metrics.json here."})
     method: str = field(default="minmax", metadata={"help": f"One of {FUSION_METHODS}."})
     rrf_k: float = field(default=60.0, metadata={"help": "rrf: score = sum 1 / (k + rank)."})
     depth: int = field(default=100, metadata={"help": "Documents kept per query."})
     qrels: Optional[str] = field(default=None, metadata={
         "help": "BEIR directory or qrels TSV; the fused run is evaluated when given."})
-    split: str = field(default="test")
-    name: str = field(default="hybrid")
+    split: str = field(default="test", metadata={"help": "qrels/<split>.tsv to evaluate against."})
+    name: str = field(default="hybrid", metadata={"help": "System name in the run file and metrics."})
 
     def __post_init__(self):
         if len(self.runs) < 2:
@@ -44,7 +43,7 @@ class FuseArguments:
 
 
 def main(argv=None):
-    args, = HfArgumentParser(FuseArguments).parse_args_into_dataclasses(args=argv)
+    args, = make_parser(FuseArguments, __doc__).parse_args_into_dataclasses(args=argv)
     setup_logging()
     runs = [read_trec_run(path) for path in args.runs]
     fused = fuse(runs, args.method, args.rrf_k, args.depth)

@@ -15,13 +15,12 @@ import sys
 from dataclasses import dataclass, field
 from typing import Optional
 
-from transformers import HfArgumentParser
 
 from retriever.bm25 import BM25Index
 from retriever.collator import format_text, join_title
 from retriever.data import load_corpus, load_qrels, load_queries
 from retriever.io import atomic_write, check_counts
-from retriever.driver import run_cli, setup_logging
+from retriever.driver import make_parser, run_cli, setup_logging
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +29,7 @@ logger = logging.getLogger(__name__)
 class MineArguments:
     data_dir: str = field(metadata={"help": "BEIR directory with corpus, queries and qrels."})
     output_file: str = field(metadata={"help": "Training groups (JSONL) written here."})
-    split: str = field(default="train")
+    split: str = field(default="train", metadata={"help": "Queries and positives come from qrels/<split>.tsv."})
     n_negatives: int = field(default=20, metadata={"help": "Hard negatives kept per query."})
     skip_top: int = field(default=3, metadata={"help": "Non-positives skipped at the top of the ranking."})
     depth: int = field(default=100, metadata={"help": "Results looked at per query."})
@@ -84,7 +83,7 @@ def mine_groups(docs: list[dict], queries: dict, qrels: dict, n_negatives: int, 
 
 
 def main(argv=None):
-    args, = HfArgumentParser(MineArguments).parse_args_into_dataclasses(args=argv)
+    args, = make_parser(MineArguments, __doc__).parse_args_into_dataclasses(args=argv)
     setup_logging()
     docs = load_corpus(args.data_dir)
     ranker = dense_ranker(docs, args.encoder, args.batch_size) if args.encoder else bm25_ranker(docs)

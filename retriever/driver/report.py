@@ -11,11 +11,9 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from transformers import HfArgumentParser
-
 from retriever.io import atomic_write, write_json
 from retriever.metrics import format_table
-from retriever.driver import run_cli
+from retriever.driver import make_parser, run_cli
 
 COLUMNS = ["system", "MRR@10", "nDCG@10", "Recall@100", "seconds"]
 
@@ -23,11 +21,12 @@ COLUMNS = ["system", "MRR@10", "nDCG@10", "Recall@100", "seconds"]
 @dataclass
 class ReportArguments:
     run_dir: str = field(metadata={"help": "Holds <set>/<system>/metrics.json."})
-    systems: list[str] = field(default_factory=lambda: ["bm25", "zeroshot", "finetuned"])
+    systems: list[str] = field(default_factory=lambda: ["bm25", "zeroshot", "finetuned"], metadata={
+        "help": "Sub-directories holding a metrics.json, one table row each, in this order."})
     sets: list[str] = field(default_factory=list, metadata={"help": "Evaluation sets (subdirectories)."})
     times: list[str] = field(default_factory=list, metadata={"help": "[set/]system=seconds, shown in the table."})
     notes: list[str] = field(default_factory=list, metadata={"help": "set=text printed under that set's table."})
-    title: str = field(default="Results")
+    title: str = field(default="Results", metadata={"help": "Heading of report.md."})
 
 
 def read_rows(set_dir: Path, systems: list[str], seconds: dict, set_name: str) -> list[dict]:
@@ -45,7 +44,7 @@ def read_rows(set_dir: Path, systems: list[str], seconds: dict, set_name: str) -
 
 
 def main(argv=None):
-    args, = HfArgumentParser(ReportArguments).parse_args_into_dataclasses(args=argv)
+    args, = make_parser(ReportArguments, __doc__).parse_args_into_dataclasses(args=argv)
     run_dir = Path(args.run_dir)
     seconds = dict(t.split("=", 1) for t in args.times)
     notes = dict(n.split("=", 1) for n in args.notes)

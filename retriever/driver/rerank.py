@@ -16,7 +16,6 @@ from typing import Optional
 
 import torch
 from tqdm import tqdm
-from transformers import HfArgumentParser
 
 from retriever.collator import RerankCollator, pad
 from retriever.data import load_corpus, load_queries, load_train_groups
@@ -25,7 +24,7 @@ from retriever.metrics import read_trec_run
 from retriever.modeling.loading import best_device, load_tokenizer
 from retriever.modeling.reranker import RerankerModel
 from retriever.spec import read_spec
-from retriever.driver import run_cli, setup_logging
+from retriever.driver import make_parser, run_cli, setup_logging
 from retriever.encoding import autocast
 from retriever.metrics import report
 
@@ -37,15 +36,15 @@ class RerankArguments:
     model_name_or_path: str = field(metadata={"help": "A re-ranker trained by driver.train_reranker."})
     run_file: Optional[str] = field(default=None, metadata={"help": "TREC run from driver.search."})
     data_dir: Optional[str] = field(default=None, metadata={"help": "BEIR directory: texts and qrels."})
-    split: str = field(default="test")
+    split: str = field(default="test", metadata={"help": "qrels/<split>.tsv: its queries are re-ranked and evaluated."})
     rerank_depth: int = field(default=100, metadata={"help": "Top passages re-scored per query."})
-    output_dir: str = field(default="runs/rerank")
-    name: str = field(default="re-ranked")
+    output_dir: str = field(default="runs/rerank", metadata={"help": "Writes run.trec and metrics.json here."})
+    name: str = field(default="re-ranked", metadata={"help": "System name in the run file and metrics."})
     train_groups: Optional[str] = field(default=None, metadata={"help": "Score these training groups instead."})
     output_groups: Optional[str] = field(default=None, metadata={"help": "Where the scored groups go."})
-    batch_size: int = field(default=16)
-    bf16: bool = field(default=False)
-    fp16: bool = field(default=False)
+    batch_size: int = field(default=16, metadata={"help": "(query, passage) pairs scored per forward pass."})
+    bf16: bool = field(default=False, metadata={"help": "bfloat16 weights on a GPU (autocast on a CPU)."})
+    fp16: bool = field(default=False, metadata={"help": "float16 autocast (GPU)."})
 
     def __post_init__(self):
         check_counts(self, "rerank_depth", "batch_size")
@@ -118,7 +117,7 @@ def score_groups(scorer: PairScorer, groups_file: str, output_file: str) -> None
 
 
 def main(argv=None):
-    args, = HfArgumentParser(RerankArguments).parse_args_into_dataclasses(args=argv)
+    args, = make_parser(RerankArguments, __doc__).parse_args_into_dataclasses(args=argv)
     setup_logging()
     scorer = PairScorer(args.model_name_or_path, args.batch_size, args.bf16, args.fp16)
     if args.train_groups:

@@ -7,19 +7,18 @@ import logging
 import sys
 from pathlib import Path
 
-from transformers import HfArgumentParser
 
 from retriever.arguments import SearchArguments
 from retriever.io import DataError
 from retriever.metrics import report, to_run
 from retriever.searcher import build_index, check_compatible, load_corpus_shards, load_embeddings, search
-from retriever.driver import run_cli, setup_logging
+from retriever.driver import make_parser, run_cli, setup_logging
 
 logger = logging.getLogger(__name__)
 
 
 def main(argv=None):
-    args, = HfArgumentParser(SearchArguments).parse_args_into_dataclasses(args=argv)
+    args, = make_parser(SearchArguments, __doc__).parse_args_into_dataclasses(args=argv)
     setup_logging()
     q_emb, q_ids, q_meta = load_embeddings(args.query_embeddings)
     if q_meta.get("kind") != "query":

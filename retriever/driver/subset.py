@@ -20,11 +20,10 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from transformers import HfArgumentParser
 
 from retriever.data import beir_file, load_corpus, load_qrels
 from retriever.io import atomic_write, check_counts
-from retriever.driver import run_cli, setup_logging
+from retriever.driver import make_parser, run_cli, setup_logging
 
 logger = logging.getLogger(__name__)
 
@@ -33,10 +32,10 @@ logger = logging.getLogger(__name__)
 class SubsetArguments:
     data_dir: str = field(metadata={"help": "Source BEIR directory."})
     output_dir: str = field(metadata={"help": "New BEIR directory."})
-    split: str = field(default="test")
+    split: str = field(default="test", metadata={"help": "qrels/<split>.tsv: its judged documents are kept."})
     n_docs: int = field(default=800, metadata={"help": "Corpus size: judged docs + random others. 0 = all."})
     n_queries: int = field(default=0, metadata={"help": "Keep a random sample of this many queries. 0 = all."})
-    seed: int = field(default=13)
+    seed: int = field(default=13, metadata={"help": "Seed of the random queries and distractors."})
 
     def __post_init__(self):
         check_counts(self, "n_docs", "n_queries", minimum=0)
@@ -68,7 +67,7 @@ def restrict_qrels(qrels: dict, keep: set[str]) -> dict:
 
 
 def main(argv=None):
-    args, = HfArgumentParser(SubsetArguments).parse_args_into_dataclasses(args=argv)
+    args, = make_parser(SubsetArguments, __doc__).parse_args_into_dataclasses(args=argv)
     setup_logging()
     docs = load_corpus(args.data_dir)
     qrels = choose_queries(load_qrels(args.data_dir, args.split), args.n_queries, args.seed)

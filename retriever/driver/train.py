@@ -7,8 +7,8 @@ import sys
 
 from retriever.collator import TrainCollator
 from retriever.modeling import EncoderModel
-from retriever.training import parse_args, train
-from retriever.driver import run_cli, setup_logging
+from retriever.training import TRAIN_ARGUMENTS, train
+from retriever.driver import make_parser, run_cli, setup_logging
 
 
 def build_encoder(model_args, training_args) -> EncoderModel:
@@ -17,7 +17,7 @@ def build_encoder(model_args, training_args) -> EncoderModel:
 
 
 def main(argv=None):
-    args = parse_args(argv)
+    args = make_parser(TRAIN_ARGUMENTS, __doc__).parse_args_into_dataclasses(args=argv)
     setup_logging()
     return train(args, build_encoder, TrainCollator)
 

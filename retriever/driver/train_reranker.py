@@ -12,12 +12,12 @@ import sys
 from retriever.arguments import ModelArguments
 from retriever.collator import RerankCollator
 from retriever.modeling.reranker import RerankerModel
-from retriever.driver import run_cli, setup_logging
-from retriever.training import parse_args, train
+from retriever.driver import make_parser, run_cli, setup_logging
+from retriever.training import TRAIN_ARGUMENTS, train
 
 
 def main(argv=None):
-    args = parse_args(argv)
+    args = make_parser(TRAIN_ARGUMENTS, __doc__).parse_args_into_dataclasses(args=argv)
     setup_logging()
     model_args, data_args, training_args = args
     default_temperature = ModelArguments.__dataclass_fields__["temperature"].default

