@@ -3,8 +3,10 @@
 train:  ModelArguments + DataArguments + retriever.trainer.RetrieverTrainingArguments
         (kept with the Trainer: importing TrainingArguments costs seconds that encode
         and search do not need)
-encode: EncodeArguments (the model to read with, the data, the text format overrides)
-search: SearchArguments (its own small set)
+encode:   EncodeArguments (ReadingArguments: the model to read with and the text format overrides; the data)
+search:   SearchArguments (IndexArguments: the FAISS index; the embedding files)
+evaluate: EvaluateArguments (ReadingArguments + IndexArguments; the BEIR directory and the output)
+query:    QueryArguments (the saved index, how many results)
 """
 from dataclasses import dataclass, field
 from typing import Optional
@@ -15,6 +17,9 @@ from retriever.spec import PADDING_SIDES, POOLING_MODES, EmbeddingSpec, check_te
 
 # Defaults of what a model is trained with come from the spec: stated once, there.
 SPEC = EmbeddingSpec
+
+
+INDEX_TYPES = ("flat", "ivf", "hnsw")
 
 
 def check_choice(name: str, value: str, choices) -> None:
@@ -85,22 +90,15 @@ class DataArguments:
 
 
 @dataclass
-class EncodeArguments:
+class ReadingArguments:
+    """How a model reads text at encoding time: the model, and the text flags for a base model
+    (a trained model's own spec wins for pooling/normalize; text flags given override it)."""
     model_name_or_path: str = field(default=DEFAULT_MODEL, metadata={
         "help": "A trained model's output dir, or a base model (local dir, .gguf, pypi:<package>, hub name)."})
     pooling: str = field(default=SPEC.pooling, metadata={
         "help": f"One of {POOLING_MODES}; a trained model's own pooling wins."})
     normalize: bool = field(default=SPEC.normalize, metadata={"help": "L2-normalise; a trained model's own choice wins."})
     padding_side: str = field(default=SPEC.padding_side, metadata={"help": f"One of {PADDING_SIDES} (base models)."})
-    data_dir: str = field(
-        default="BeIR/fiqa",
-        metadata={"help": "BEIR directory (corpus.jsonl, queries.jsonl, qrels/) or hub name."},
-    )
-    corpus_file: Optional[str] = field(default=None, metadata={"help": "Corpus JSONL overriding data_dir's."})
-    encode_is_query: bool = field(default=False, metadata={"help": "Encode the split's queries, not the corpus."})
-    split: str = field(default="test", metadata={"help": "Queries of this qrels split are encoded."})
-    output_file: str = field(default="runs/embeddings/corpus.npz", metadata={
-        "help": "The .npz written: embeddings, ids and meta (model, text settings) that search checks."})
     batch_size: int = field(default=32, metadata={"help": "Texts per forward pass."})
     # How text is shaped; each defaults to the model's own (embedding_spec.json), or the spec's defaults.
     # Give the same values to the query and the corpus encode: search compares them.
@@ -115,6 +113,44 @@ class EncodeArguments:
         "help": "Multi-task model: use this task's trained prefixes."})
     bf16: bool = field(default=False, metadata={"help": "bfloat16 autocast (CPU or GPU)."})
     fp16: bool = field(default=False, metadata={"help": "float16 autocast (GPU)."})
+
+    def __post_init__(self):
+        check_choice("pooling", self.pooling, POOLING_MODES)
+        check_choice("padding_side", self.padding_side, PADDING_SIDES)
+        check_counts(self, "batch_size")
+        check_counts(self, "query_max_len", "passage_max_len", minimum=2)
+        for kind in ("query", "passage"):
+            if getattr(self, f"{kind}_template") is not None:
+                check_template(getattr(self, f"{kind}_template"), f"{kind}_template")
+        if self.bf16 and self.fp16:
+            raise ValueError("--bf16 and --fp16 cannot both be set")
+
+
+@dataclass
+class IndexArguments:
+    """The FAISS index and how deep it is searched (search, evaluate)."""
+    depth: int = field(default=100, metadata={"help": "Passages retrieved per query."})
+    index_type: str = field(default="flat", metadata={"help": "flat (exact), ivf or hnsw."})
+    nprobe: int = field(default=32, metadata={"help": "ivf: clusters visited per query."})
+    hnsw_m: int = field(default=32, metadata={"help": "hnsw: links per node."})
+    ef_search: int = field(default=256, metadata={"help": "hnsw: candidates kept per query (>= depth)."})
+
+    def __post_init__(self):
+        check_choice("index_type", self.index_type, INDEX_TYPES)
+        check_counts(self, "depth", "nprobe", "hnsw_m", "ef_search")
+
+
+@dataclass
+class EncodeArguments(ReadingArguments):
+    data_dir: str = field(
+        default="BeIR/fiqa",
+        metadata={"help": "BEIR directory (corpus.jsonl, queries.jsonl, qrels/) or hub name."},
+    )
+    corpus_file: Optional[str] = field(default=None, metadata={"help": "Corpus JSONL overriding data_dir's."})
+    encode_is_query: bool = field(default=False, metadata={"help": "Encode the split's queries, not the corpus."})
+    split: str = field(default="test", metadata={"help": "Queries of this qrels split are encoded."})
+    output_file: str = field(default="runs/embeddings/corpus.npz", metadata={
+        "help": "The .npz written: embeddings, ids and meta (model, text settings) that search checks."})
     num_shards: int = field(default=1, metadata={"help": "Split the corpus into this many shards..."})
     shard_id: int = field(default=0, metadata={"help": "...and encode this one."})
     max_docs: Optional[int] = field(default=None, metadata={"help": "Encode only the first N (for smoke runs)."})
@@ -123,13 +159,8 @@ class EncodeArguments:
                 "contain '{pooling}', e.g. runs/zs-{pooling}/corpus.npz."})
 
     def __post_init__(self):
-        check_choice("pooling", self.pooling, POOLING_MODES)
-        check_choice("padding_side", self.padding_side, PADDING_SIDES)
-        check_counts(self, "batch_size", "num_shards", "max_docs")
-        check_counts(self, "query_max_len", "passage_max_len", minimum=2)
-        for kind in ("query", "passage"):
-            if getattr(self, f"{kind}_template") is not None:
-                check_template(getattr(self, f"{kind}_template"), f"{kind}_template")
+        super().__post_init__()
+        check_counts(self, "num_shards", "max_docs")
         if self.poolings:
             for mode in self.poolings.split(","):
                 check_choice("poolings", mode, POOLING_MODES)
@@ -137,12 +168,10 @@ class EncodeArguments:
                 raise ValueError("--poolings needs '{pooling}' in --output_file, one file per pooling")
         if not 0 <= self.shard_id < self.num_shards:
             raise ValueError(f"--shard_id must be in [0, {self.num_shards}); got {self.shard_id}")
-        if self.bf16 and self.fp16:
-            raise ValueError("--bf16 and --fp16 cannot both be set")
 
 
 @dataclass
-class SearchArguments:
+class SearchArguments(IndexArguments):
     query_embeddings: str = field(default="runs/embeddings/queries.npz", metadata={
         "help": "Query embeddings written by encode --encode_is_query."})
     corpus_embeddings: str = field(
@@ -152,15 +181,37 @@ class SearchArguments:
         default=None, metadata={"help": "BEIR directory or qrels TSV; the run is evaluated when given."}
     )
     split: str = field(default="test", metadata={"help": "qrels/<split>.tsv to evaluate against."})
-    depth: int = field(default=100, metadata={"help": "Passages retrieved per query."})
-    index_type: str = field(default="flat", metadata={"help": "flat (exact), ivf or hnsw."})
-    nprobe: int = field(default=32, metadata={"help": "ivf: clusters visited per query."})
-    hnsw_m: int = field(default=32, metadata={"help": "hnsw: links per node."})
-    ef_search: int = field(default=256, metadata={"help": "hnsw: candidates kept per query (>= depth)."})
     batch_size: int = field(default=256, metadata={"help": "Queries per FAISS search call."})
     output_dir: str = field(default="runs/search", metadata={"help": "Writes run.trec and metrics.json here."})
     name: str = field(default="dense", metadata={"help": "System name in the run file and metrics."})
+    save_index: bool = field(default=False, metadata={
+        "help": "Also save the FAISS index with its metadata and the corpus texts in <output_dir>/index, "
+                "for python -m retriever.driver.query."})
+    corpus: Optional[str] = field(default=None, metadata={
+        "help": "With --save_index: the BEIR directory (or corpus.jsonl) whose texts the index shows; "
+                "default: --qrels when it is a directory."})
 
     def __post_init__(self):
-        check_choice("index_type", self.index_type, ("flat", "ivf", "hnsw"))
-        check_counts(self, "depth", "nprobe", "hnsw_m", "ef_search", "batch_size")
+        super().__post_init__()
+        check_counts(self, "batch_size")
+
+
+@dataclass
+class EvaluateArguments(ReadingArguments, IndexArguments):
+    data_dir: str = field(default=None, metadata={
+        "help": "BEIR directory: corpus.jsonl, queries.jsonl, qrels/<split>.tsv."})
+    output_dir: str = field(default=None, metadata={
+        "help": "Writes run.trec, metrics.json, emb/ (corpus.npz, queries.npz) and index/ here."})
+    split: str = field(default="test", metadata={"help": "The queries of qrels/<split>.tsv are searched and scored."})
+    name: Optional[str] = field(default=None, metadata={
+        "help": "System name in the run file and metrics (default: the model's name)."})
+    save_index: bool = field(default=True, metadata={
+        "help": "Save the FAISS index, its metadata and the corpus texts in <output_dir>/index "
+                "(python -m retriever.driver.query searches it with free text)."})
+
+    def __post_init__(self):
+        ReadingArguments.__post_init__(self)
+        IndexArguments.__post_init__(self)
+        for flag in ("data_dir", "output_dir"):
+            if not getattr(self, flag):
+                raise ValueError(f"--{flag} is required")

@@ -5,16 +5,25 @@ length so little compute goes to padding, encoded in batches on the model's
 device, and returned in their original order.
 """
 import contextlib
+import dataclasses
+import logging
+from pathlib import Path
 from typing import Optional
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from retriever.collator import pad, tokenize
+from retriever.collator import join_title, pad, tokenize
+from retriever.data import load_corpus, load_qrels, load_queries
 from retriever.modeling import EncoderModel
-from retriever.modeling.loading import best_device, load_tokenizer
+from retriever.modeling.loading import best_device, load_tokenizer, weights_fingerprint
 from retriever.spec import PLACEHOLDER, EmbeddingSpec, read_spec
+
+logger = logging.getLogger(__name__)
+# The text settings a user may give for a base model (or to override a trained model's own).
+TEXT_FIELDS = ("query_template", "passage_template", "query_prefix", "passage_prefix", "append_eos",
+               "query_max_len", "passage_max_len")
 
 
 def autocast(device: str, bf16: bool, fp16: bool):
@@ -90,3 +99,46 @@ def load_encoder(model_dir: str, **base_model_defaults):
 
 def device_of(model) -> str:
     return next(model.parameters()).device.type
+
+
+def split_queries(data_dir: str, split: str) -> tuple[list[str], list[str]]:
+    """(ids, texts) of the queries judged in qrels/<split>.tsv, in queries.jsonl's order."""
+    queries = load_queries(data_dir)
+    wanted = load_qrels(data_dir, split)
+    missing = [q for q in wanted if q not in queries]
+    if missing:
+        logger.warning("%d qrels query ids are not in queries.jsonl (e.g. %s)", len(missing), missing[0])
+    ids = [q for q in queries if q in wanted]
+    return ids, [queries[q] for q in ids]
+
+
+def corpus_texts(docs: list[dict]) -> tuple[list[str], list[str]]:
+    """(ids, texts) of corpus documents as a model reads them: title, then text."""
+    return [d["id"] for d in docs], [join_title(d["text"], d["title"]) for d in docs]
+
+
+def with_overrides(spec: EmbeddingSpec, args) -> EmbeddingSpec:
+    """The model's spec with the text flags of `args` that were given (not None) applied."""
+    given = {name: getattr(args, name) for name in TEXT_FIELDS if getattr(args, name) is not None}
+    return dataclasses.replace(spec, **given)
+
+
+def embedding_meta(model_name: str, spec: EmbeddingSpec, pooling: str, normalize: bool, kind: str, dim: int,
+                   task: Optional[str] = None, shard=(0, 1)) -> dict:
+    """What an embeddings file (or a saved index) records of how it was made: search compares it
+    (searcher.COMPATIBLE_FIELDS) before it puts queries and passages together."""
+    return {"model": str(Path(model_name).resolve()) if Path(model_name).exists() else model_name,
+            "weights": weights_fingerprint(model_name), "dim": int(dim), "kind": kind,
+            "max_len": spec.max_len(kind), "template": spec.template(kind, task),
+            "query_template": spec.template("query", task), "passage_template": spec.template("passage", task),
+            "append_eos": spec.append_eos, "query_max_len": spec.query_max_len,
+            "passage_max_len": spec.passage_max_len, "pooling": pooling, "normalize": normalize,
+            "padding_side": spec.padding_side, "task": task, "shard": list(shard)}
+
+
+def check_finite_embeddings(embeddings: np.ndarray, model_name: str) -> None:
+    """Refuse NaN/inf embeddings (a diverged training) before anything is written."""
+    bad = int((~np.isfinite(embeddings).all(axis=1)).sum())
+    if bad:
+        raise ValueError(f"{model_name} gave NaN/inf embeddings for {bad} of {len(embeddings)} texts: its weights are "
+                         "broken (a diverged training?); nothing written. Retrain it.")

@@ -9,10 +9,9 @@ instructions. No second copy of the code is kept anywhere.
 import os
 import re
 import shutil
-import tempfile
 from pathlib import Path
 
-from retriever.io import DataError
+from retriever.io import DataError, atomic_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 GRADED_FILES = ("retriever/modeling/encoder.py",)
@@ -146,10 +145,8 @@ def write_handout(output_dir: str, root: Path = ROOT) -> list[str]:
         raise ValueError(f"--output_dir {output_dir}: would write over the project; choose a new directory")
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise FileExistsError(f"--output_dir {output_dir}: exists and is not empty; choose a new directory")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
-    try:
-        names = []
+    names = []
+    with atomic_dir(target) as tmp:
         for rel in project_files(root, excluded={target, tmp}):
             dest = tmp / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
@@ -164,17 +161,4 @@ def write_handout(output_dir: str, root: Path = ROOT) -> list[str]:
         missing = sorted(set(TODOS) - set(names))
         if missing:
             raise DataError(f"no graded region named {', '.join(missing)} in {', '.join(GRADED_FILES)}")
-        os.chmod(tmp, 0o777 & ~current_umask())
-        if target.exists():
-            target.rmdir()
-        os.rename(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return names
-
-
-def current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

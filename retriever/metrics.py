@@ -19,8 +19,8 @@ Run = dict[str, dict[str, float]]
 Qrels = dict[str, dict[str, int]]
 
 
-def evaluate(qrels: Qrels, run: Run) -> dict[str, float]:
-    """Mean of each measure over the queries that have at least one relevant document.
+def per_query_scores(qrels: Qrels, run: Run) -> dict[str, dict[str, float]]:
+    """{measure: {query id: value}} over the queries that have at least one relevant document.
 
     Queries in the run without judgements are left out (and counted in a warning);
     judged queries missing from the run count as zero.
@@ -36,7 +36,33 @@ def evaluate(qrels: Qrels, run: Run) -> dict[str, float]:
     by_measure = {measure: name for name, measure in MEASURES.items()}
     for m in ir_measures.iter_calc(list(MEASURES.values()), judged, run):
         per_query[by_measure[m.measure]][m.query_id] = m.value
-    return {name: sum(values.values()) / len(values) for name, values in per_query.items()}
+    return per_query
+
+
+def evaluate(qrels: Qrels, run: Run) -> dict[str, float]:
+    """Mean of each measure over the judged queries (see per_query_scores)."""
+    return {name: sum(values.values()) / len(values) for name, values in per_query_scores(qrels, run).items()}
+
+
+# The per-query values kept in metrics.json, for paired significance tests between systems.
+PER_QUERY = "nDCG@10"
+
+
+SIGNIFICANCE_LEVEL = 0.05
+
+
+def paired_test(system: dict[str, float], baseline: dict[str, float]) -> tuple[float, float, int]:
+    """(mean difference, two-sided p-value, number of queries) of a paired t-test of two
+    systems' per-query scores over the queries both were scored on (scipy's ttest_rel; the
+    test ranx's `compare` runs by default). p is 1.0 when the scores never differ."""
+    from scipy.stats import ttest_rel
+
+    queries = sorted(set(system) & set(baseline))
+    a, b = [system[q] for q in queries], [baseline[q] for q in queries]
+    difference = (sum(a) - sum(b)) / len(queries) if queries else float("nan")
+    if len(queries) < 2 or all(x == y for x, y in zip(a, b)):
+        return difference, 1.0, len(queries)
+    return difference, float(ttest_rel(a, b).pvalue), len(queries)
 
 
 def write_trec_run(path, run: Run, tag: str = "retriever") -> None:
@@ -108,7 +134,10 @@ def report(run: dict, qrels_source, split: str, output_dir, name: str, extra: di
 
     qrels = load_qrels(qrels_source, split)
     check_qrels_ids(qrels, run, doc_ids)
-    metrics = {"system": name, **evaluate(qrels, run), "queries": len(run), **(extra or {})}
+    scores = per_query_scores(qrels, run)
+    means = {name: sum(values.values()) / len(values) for name, values in scores.items()}
+    metrics = {"system": name, **means, "queries": len(run), **(extra or {}),
+               "per_query": {PER_QUERY: scores[PER_QUERY]}}
     write_json(output_dir / "metrics.json", metrics)
     print(format_table([metrics], ["system", "MRR@10", "nDCG@10", "Recall@100"]))
     return metrics

@@ -8,11 +8,12 @@ import glob
 import json
 import zipfile
 from pathlib import Path
+from typing import Optional
 
 import faiss
 import numpy as np
 
-from retriever.io import DataError, atomic_write
+from retriever.io import DataError, atomic_dir, atomic_write, read_jsonl, write_json
 
 
 def save_embeddings(path, embeddings: np.ndarray, ids: list[str], meta: dict) -> None:
@@ -112,3 +113,66 @@ def search(index, queries: np.ndarray, depth: int, batch_size: int = 256):
         scores.append(s)
         rows.append(r)
     return np.concatenate(scores), np.concatenate(rows)
+
+
+# ---- a saved index: FAISS file + what made it + the texts it shows ----------------------------
+INDEX_FILE, INDEX_META_FILE, INDEX_DOCS_FILE = "index.faiss", "index_meta.json", "docs.jsonl"
+INDEX_FORMAT = 1
+
+
+def save_index(index_dir, index, doc_ids: list[str], meta: dict, docs: Optional[dict] = None) -> None:
+    """Write a searchable index to index_dir: the FAISS index, its metadata (how the passages
+    were embedded: model, weights fingerprint, pooling, text format; the index type) and, one a
+    line in index order, each document's id, title and text. Written whole or not at all."""
+    if index.ntotal != len(doc_ids):
+        raise ValueError(f"the index holds {index.ntotal} vectors but {len(doc_ids)} ids were given")
+    if "Gpu" in type(index).__name__:  # a GPU index is written as its CPU copy
+        index = faiss.index_gpu_to_cpu(index)
+    docs = docs or {}
+    with atomic_dir(index_dir) as tmp:
+        faiss.write_index(index, str(tmp / INDEX_FILE))
+        write_json(tmp / INDEX_META_FILE, {"format": INDEX_FORMAT, "index_type": index_kind(index),
+                                           "n_docs": len(doc_ids), **meta})
+        with open(tmp / INDEX_DOCS_FILE, "w", encoding="utf-8") as f:
+            for doc_id in doc_ids:
+                doc = docs.get(doc_id, {})
+                f.write(json.dumps({"_id": doc_id, "title": doc.get("title", ""), "text": doc.get("text", "")},
+                                   ensure_ascii=False) + "\n")
+
+
+def load_index(index_dir):
+    """(FAISS index, doc ids, meta, {doc id: {"title", "text"}}) of a directory save_index wrote."""
+    index_dir = Path(index_dir)
+    missing = [name for name in (INDEX_FILE, INDEX_META_FILE, INDEX_DOCS_FILE) if not (index_dir / name).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{index_dir}: not a saved index (no {', '.join(missing)}); write one with "
+                                "python -m retriever.driver.evaluate (or search --save_index)")
+    try:
+        meta = json.loads((index_dir / INDEX_META_FILE).read_text(encoding="utf-8"))
+    except ValueError as e:
+        raise DataError(f"{index_dir / INDEX_META_FILE}: not readable as JSON ({e}); save the index again") from None
+    if meta.get("format") != INDEX_FORMAT:
+        raise DataError(f"{index_dir / INDEX_META_FILE}: index format {meta.get('format')!r}, this version reads "
+                        f"{INDEX_FORMAT}; save the index again")
+    docs, doc_ids = {}, []
+    for line_no, record in read_jsonl(index_dir / INDEX_DOCS_FILE):
+        doc_ids.append(record["_id"])
+        docs[record["_id"]] = {"title": record.get("title", ""), "text": record.get("text", "")}
+    try:
+        index = faiss.read_index(str(index_dir / INDEX_FILE))
+    except RuntimeError as e:
+        raise DataError(f"{index_dir / INDEX_FILE}: cannot be read as a FAISS index ({str(e).splitlines()[0]}); "
+                        "save the index again") from None
+    if index.ntotal != len(doc_ids) or meta.get("n_docs") != len(doc_ids):
+        raise DataError(f"{index_dir}: the index holds {index.ntotal} vectors, {INDEX_DOCS_FILE} {len(doc_ids)} "
+                        f"documents and the metadata says {meta.get('n_docs')}: save the index again")
+    return index, doc_ids, meta, docs
+
+
+def index_kind(index) -> str:
+    """flat, ivf or hnsw: the kind of a FAISS index build_index made."""
+    if isinstance(index, faiss.IndexHNSWFlat):
+        return "hnsw"
+    if isinstance(index, faiss.IndexIVF):
+        return "ivf"
+    return "flat"

@@ -36,7 +36,7 @@ def test_dev_metrics_are_logged_beside_the_loss_and_drawn_as_curves(tmp_path):
         callback.on_log(None, state, None, logs={"loss": loss})
     callback.on_log(None, state, None, logs={"eval_MRR@10": 0.75, "eval_nDCG@10": 0.8})
     log = json.loads((tmp_path / "train_log.json").read_text())
-    assert [sorted(e) for e in log][0] == ["epoch", "eval_MRR@10", "eval_nDCG@10", "step"]
+    assert [sorted(e) for e in log][0] == ["epoch", "eval_MRR@10", "eval_nDCG@10", "seconds", "step"]
     assert dev_curves(log) == {"MRR@10": [(0, 0.25), (2, 0.75)], "nDCG@10": [(0, 0.5), (2, 0.8)]}
     assert (tmp_path / "loss_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

@@ -7,11 +7,12 @@ import logging
 import sys
 from pathlib import Path
 
-
 from retriever.arguments import SearchArguments
 from retriever.io import DataError
 from retriever.metrics import report, to_run
-from retriever.searcher import build_index, check_compatible, load_corpus_shards, load_embeddings, search
+from retriever.data import load_corpus
+from retriever.searcher import (build_index, check_compatible, load_corpus_shards, load_embeddings, save_index,
+                                search)
 from retriever.driver import make_parser, run_cli, setup_logging
 
 logger = logging.getLogger(__name__)
@@ -33,6 +34,15 @@ def main(argv=None):
     run = to_run(q_ids, p_ids, scores, rows)
     metrics = report(run, args.qrels, args.split, args.output_dir, args.name, doc_ids=p_ids)
     logger.info("wrote %s", Path(args.output_dir) / "run.trec")
+    if args.save_index:
+        source = args.corpus or args.qrels
+        if source is None or not Path(source).exists():
+            raise ValueError("--save_index needs the corpus texts: give --corpus BEIR_DIR (or corpus.jsonl)")
+        docs = load_corpus(source) if Path(source).is_dir() else load_corpus("", corpus_file=source)
+        save_index(Path(args.output_dir) / "index", index, p_ids,
+                   {**p_meta, "nprobe": args.nprobe, "ef_search": args.ef_search}, {d["id"]: d for d in docs})
+        logger.info("saved the index to %s (python -m retriever.driver.query searches it)",
+                    Path(args.output_dir) / "index")
     return metrics
 
 

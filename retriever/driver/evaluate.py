@@ -1,0 +1,68 @@
+"""Evaluate a model on a BEIR directory in one process: encode, search, score, save the index.
+
+    python -m retriever.driver.evaluate --model_name_or_path runs/model --data_dir ../shared/data/scifact \
+        --output_dir runs/eval/scifact [--split test]
+
+Loads the model once, encodes the corpus and the split's queries as the model was trained
+(its embedding_spec.json; a base model takes --pooling and the text flags), searches them
+with FAISS and writes OUTPUT_DIR/run.trec, metrics.json (MRR@10, nDCG@10, Recall@100, and
+nDCG@10 per query), emb/corpus.npz and emb/queries.npz (as encode writes them) and, unless
+--save_index False, index/ for python -m retriever.driver.query. Prints the metrics table.
+"""
+import logging
+import sys
+from pathlib import Path
+
+from retriever.arguments import EvaluateArguments
+from retriever.data import load_corpus
+from retriever.driver import make_parser, run_cli, setup_logging
+from retriever.encoding import (check_finite_embeddings, corpus_texts, device_of, embedding_meta, encode_texts,
+                                half_weights, load_encoder, split_queries, with_overrides)
+from retriever.metrics import report, to_run
+from retriever.searcher import build_index, save_embeddings, save_index, search
+
+logger = logging.getLogger(__name__)
+
+
+def main(argv=None):
+    args, = make_parser(EvaluateArguments, __doc__).parse_args_into_dataclasses(args=argv)
+    setup_logging()
+    docs = load_corpus(args.data_dir)  # data errors come before the model load
+    p_ids, p_texts = corpus_texts(docs)
+    q_ids, q_texts = split_queries(args.data_dir, args.split)
+    if not q_texts:
+        raise ValueError(f"--data_dir {args.data_dir}: no queries of qrels/{args.split}.tsv in queries.jsonl")
+    model_name = args.model_name_or_path
+    model, tokenizer, spec = load_encoder(model_name, pooling=args.pooling, normalize=args.normalize,
+                                          padding_side=args.padding_side)
+    device = device_of(model)
+    model = half_weights(model, device, args.bf16, args.fp16)
+    spec = with_overrides(spec, args)
+    out = Path(args.output_dir)
+    embedded = {}
+    for kind, ids, texts in (("passage", p_ids, p_texts), ("query", q_ids, q_texts)):
+        logger.info("encoding %d %s texts (max %d tokens) with %s on %s", len(texts), kind, spec.max_len(kind),
+                    model_name, device)
+        embeddings = encode_texts(model, tokenizer, texts, spec.max_len(kind), args.batch_size, device, args.bf16,
+                                  args.fp16, desc=f"encode {kind}", template=spec.template(kind, args.task),
+                                  append_eos=spec.append_eos)[model.pooling_mode]
+        check_finite_embeddings(embeddings, model_name)
+        meta = embedding_meta(model_name, spec, model.pooling_mode, model.normalize, kind, embeddings.shape[1],
+                              args.task)
+        save_embeddings(out / "emb" / ("corpus.npz" if kind == "passage" else "queries.npz"), embeddings, ids, meta)
+        embedded[kind] = embeddings, meta
+
+    p_emb, p_meta = embedded["passage"]
+    index = build_index(p_emb, args.index_type, args.nprobe, args.hnsw_m, max(args.ef_search, args.depth))
+    scores, rows = search(index, embedded["query"][0], args.depth)
+    name = args.name or Path(model_name.rstrip("/")).name
+    metrics = report(to_run(q_ids, p_ids, scores, rows), args.data_dir, args.split, out, name, doc_ids=p_ids)
+    if args.save_index:
+        save_index(out / "index", index, p_ids, {**p_meta, "nprobe": args.nprobe, "ef_search": args.ef_search},
+                   {d["id"]: d for d in docs})
+    logger.info("wrote %s: run.trec, metrics.json, emb/%s", out, ", index/" if args.save_index else "")
+    return metrics
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))
