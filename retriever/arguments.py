@@ -95,10 +95,13 @@ class ReadingArguments:
     (a trained model's own spec wins for pooling/normalize; text flags given override it)."""
     model_name_or_path: str = field(default=DEFAULT_MODEL, metadata={
         "help": "A trained model's output dir, or a base model (local dir, .gguf, pypi:<package>, hub name)."})
-    pooling: str = field(default=SPEC.pooling, metadata={
-        "help": f"One of {POOLING_MODES}; a trained model's own pooling wins."})
-    normalize: bool = field(default=SPEC.normalize, metadata={"help": "L2-normalise; a trained model's own choice wins."})
-    padding_side: str = field(default=SPEC.padding_side, metadata={"help": f"One of {PADDING_SIDES} (base models)."})
+    pooling: Optional[str] = field(default=None, metadata={
+        "help": f"One of {POOLING_MODES} (default {SPEC.pooling}), for a base model; a trained model's own "
+                "pooling wins (with a warning)."})
+    normalize: Optional[bool] = field(default=None, metadata={
+        "help": f"L2-normalise (default {SPEC.normalize}), for a base model; a trained model's own choice wins."})
+    padding_side: Optional[str] = field(default=None, metadata={
+        "help": f"One of {PADDING_SIDES} (default {SPEC.padding_side}), for a base model."})
     batch_size: int = field(default=32, metadata={"help": "Texts per forward pass."})
     # How text is shaped; each defaults to the model's own (embedding_spec.json), or the spec's defaults.
     # Give the same values to the query and the corpus encode: search compares them.
@@ -115,8 +118,10 @@ class ReadingArguments:
     fp16: bool = field(default=False, metadata={"help": "float16 autocast (GPU)."})
 
     def __post_init__(self):
-        check_choice("pooling", self.pooling, POOLING_MODES)
-        check_choice("padding_side", self.padding_side, PADDING_SIDES)
+        if self.pooling is not None:
+            check_choice("pooling", self.pooling, POOLING_MODES)
+        if self.padding_side is not None:
+            check_choice("padding_side", self.padding_side, PADDING_SIDES)
         check_counts(self, "batch_size")
         check_counts(self, "query_max_len", "passage_max_len", minimum=2)
         for kind in ("query", "passage"):

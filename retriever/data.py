@@ -210,10 +210,13 @@ def load_queries(data: str) -> dict[str, str]:
     if is_hub_name(data):
         return {str(r["_id"]): r["text"] for r in hub_beir(data, "queries")}
     path = beir_file(data, "queries.jsonl")
-    queries = {}
+    queries, seen = {}, {}
     for line_no, r in read_jsonl(path):
         where = f"{path}:{line_no}"
         query_id = require_id(r, "_id", where)
+        if query_id in seen:  # the later text would silently replace the first
+            raise DataError(f"{where}: duplicate _id '{query_id}' (first on line {seen[query_id]})")
+        seen[query_id] = line_no
         queries[query_id] = require_text(r, "text", where)
     return queries
 

@@ -5,6 +5,7 @@ judged queries with the model being trained every N steps (and before and after
 training), searches exactly and scores the run with `retriever.metrics`. Keep the
 set small (a few hundred documents): make one with `retriever.driver.subset`.
 """
+import logging
 from dataclasses import dataclass
 
 from retriever.collator import join_title
@@ -14,6 +15,7 @@ from retriever.metrics import evaluate, to_run
 from retriever.searcher import build_index, search
 from retriever.spec import EmbeddingSpec
 
+logger = logging.getLogger(__name__)
 DEV_MEASURES = ("MRR@10", "nDCG@10")
 
 
@@ -35,6 +37,17 @@ class DevSet:
         query_ids = [q for q in qrels if q in queries and any(r > 0 for r in qrels[q].values())]
         if not corpus or not query_ids:
             raise ValueError(f"--eval_data_dir {data_dir}: no documents or no judged queries of split '{split}'")
+        doc_ids = {d["id"] for d in corpus}
+        judged = {d for q in query_ids for d, r in qrels[q].items() if r > 0}
+        absent = judged - doc_ids
+        if absent == judged:  # every metric would be 0.0 at every step
+            raise ValueError(f"--eval_data_dir {data_dir}: none of the {len(judged)} documents that qrels/{split}.tsv "
+                             f"judges relevant is in its corpus.jsonl (e.g. '{sorted(absent)[0]}'): a subset "
+                             f"made without --split {split}, or qrels of another corpus?")
+        if absent:
+            logger.warning("--eval_data_dir %s: %d of %d relevant documents of qrels/%s.tsv are not in its corpus "
+                           "(e.g. '%s'): they count as misses", data_dir, len(absent), len(judged), split,
+                           sorted(absent)[0])
         return cls(query_ids, [queries[q] for q in query_ids],
                    [d["id"] for d in corpus], [join_title(d["text"], d["title"]) for d in corpus],
                    {q: qrels[q] for q in query_ids})

@@ -4,8 +4,17 @@ Under `torchrun --nproc_per_node N`, each process holds its own Q queries and
 Q×P passages. Gathering them lets each query score against all N×Q×P passages,
 so the negatives grow with the number of devices at no extra forward cost.
 """
+import os
+
 import torch
 import torch.distributed as dist
+
+
+def rank() -> int:
+    """This process's rank: from the process group, or torchrun's RANK before one exists (0 alone)."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank()
+    return int(os.environ.get("RANK", "0"))
 
 
 def world_size() -> int:

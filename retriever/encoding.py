@@ -91,7 +91,13 @@ def load_encoder(model_dir: str, **base_model_defaults):
 
     A trained model is used as its spec says; a base model with the spec's defaults and
     the given overrides (pooling="mean", padding_side="left", ...)."""
-    spec = read_spec(model_dir, **base_model_defaults)
+    given = {name: value for name, value in base_model_defaults.items() if value is not None}
+    spec = read_spec(model_dir, **given)
+    differ = {name: value for name, value in given.items() if getattr(spec, name) != value}
+    if differ:  # a trained model pools only as it was trained
+        logger.warning("%s was trained with %s; ignoring %s", model_dir,
+                       ", ".join(f"{name} {getattr(spec, name)}" for name in differ),
+                       ", ".join(f"--{name} {value}" for name, value in differ.items()))
     tokenizer = load_tokenizer(model_dir, spec.padding_side)
     model = EncoderModel.load(model_dir, spec)
     return model.to(best_device()).eval(), tokenizer, spec

@@ -53,6 +53,19 @@ def current_umask() -> int:
     return mask
 
 
+def ordinary_modes(root) -> None:
+    """Give the files and folders under root the modes an ordinary write gives (0666 / 0777 less
+    the umask): some writers (mkstemp, mkdtemp, safetensors) leave 0600 / 0700, which keeps a model
+    copied into a shared folder, or served by another user, unreadable."""
+    umask = current_umask()
+    for folder, dirs, files in os.walk(root):
+        os.chmod(folder, 0o777 & ~umask)
+        for name in files:
+            path = os.path.join(folder, name)
+            if not os.path.islink(path):
+                os.chmod(path, 0o666 & ~umask)
+
+
 @contextlib.contextmanager
 def atomic_dir(path):
     """A temporary directory beside `path`, renamed onto `path` only if the block succeeds (an

@@ -3,6 +3,7 @@
 Metrics are computed by `ir_measures` (pytrec_eval underneath), never by hand.
 """
 import logging
+import math
 from pathlib import Path
 
 import ir_measures
@@ -87,7 +88,11 @@ def read_trec_run(path) -> Run:
                 score = float(fields[4])
             except ValueError:
                 raise DataError(f"{path}:{line_no}: field 'score' is not a number: {fields[4]!r}") from None
+            if not math.isfinite(score):  # min-max fusion would turn it into 1.0 for every document
+                raise DataError(f"{path}:{line_no}: field 'score' is {fields[4]}; re-run the system that wrote it")
             run.setdefault(fields[0], {})[fields[2]] = score
+    if not run:
+        raise DataError(f"{path}: holds no results (an empty run file: did its system fail?)")
     return run
 
 

@@ -9,6 +9,7 @@ function that reads it back, for train, encode, mine, rerank and the embedding
 metadata search compares. Model directories saved before the spec existed
 (`retriever_config.json` + `text_format.json`) are read through `read_spec` too.
 """
+import difflib
 import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -87,12 +88,67 @@ class EmbeddingSpec:
         return tokenize(tokenizer, texts, self.max_len(kind), self.template(kind, task), self.append_eos)
 
     def save(self, model_dir) -> None:
-        write_json(Path(model_dir) / SPEC_FILE, asdict(self))
+        write_json(Path(model_dir) / SPEC_FILE, {"version": SPEC_VERSION, **asdict(self)})
 
     @classmethod
     def from_dict(cls, values: dict) -> "EmbeddingSpec":
+        """A spec from values that may leave fields out (flags, old two-file directories): the rest
+        keep their defaults; keys that are no field are ignored."""
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})
+
+    @classmethod
+    def from_file(cls, values: dict, source) -> "EmbeddingSpec":
+        """A spec from an embedding_spec.json, read strictly: an unknown key (with the nearest known
+        one), a missing field or a value of the wrong type is an error naming the file and the field."""
+        version = values.get("version", 1)  # files written before the version field are version 1
+        if version not in FIELDS_BY_VERSION:
+            raise ValueError(f"{source}: version {version!r} is not one this code reads "
+                             f"({', '.join(map(str, FIELDS_BY_VERSION))})")
+        expected = FIELDS_BY_VERSION[version]
+        for key in values:
+            if key != "version" and key not in expected:
+                near = difflib.get_close_matches(key, expected, n=1)
+                raise ValueError(f"{source}: unknown field '{key}'" + (f" (did you mean '{near[0]}'?)" if near else ""))
+        missing = [name for name in expected if name not in values]
+        if missing:
+            raise ValueError(f"{source}: field '{missing[0]}' is missing" + (
+                f" (and {', '.join(missing[1:])})" if missing[1:] else "") + "; every field of a version "
+                f"{version} spec is written by the model's save: save the model again or add it")
+        for f in fields(cls):
+            check_type(values[f.name], FIELD_TYPES[f.name], f"{source}: field '{f.name}'")
+        try:
+            return cls(**{name: values[name] for name in expected})
+        except ValueError as e:  # a value of the right type that is not allowed (pooling "max")
+            raise ValueError(f"{source}: {e}") from None
+
+
+# Version 1: the fields of the first embedding_spec.json (no "version" key); 2 adds "version" only.
+SPEC_VERSION = 2
+FIELDS_BY_VERSION = {1: [f.name for f in fields(EmbeddingSpec)], 2: [f.name for f in fields(EmbeddingSpec)]}
+# What each field must hold in the file: (JSON type, extra rule)
+FIELD_TYPES = {
+    "pooling": str, "normalize": bool, "temperature": "positive number", "query_template": str,
+    "passage_template": str, "query_prefix": str, "passage_prefix": str, "append_eos": bool,
+    "query_max_len": "positive int", "passage_max_len": "positive int", "padding_side": str,
+    "task_instructions": dict, "base_model": "str or null", "lora": bool,
+}
+
+
+def check_type(value, kind, where: str) -> None:
+    """JSON booleans for booleans (never "false"), ints (not booleans) for lengths, and so on."""
+    if kind == "positive int":
+        ok = isinstance(value, int) and not isinstance(value, bool) and value > 0
+    elif kind == "positive number":
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+    elif kind == "str or null":
+        ok = value is None or isinstance(value, str)
+    else:
+        ok = isinstance(value, kind)
+    if not ok:
+        name = kind if isinstance(kind, str) else {bool: "a JSON boolean (true/false)", str: "a string",
+                                                   dict: "a JSON object"}[kind]
+        raise ValueError(f"{where} must be {name}; got {json.dumps(value)}")
 
 
 def read_spec(model_dir, **base_model_defaults) -> EmbeddingSpec:
@@ -104,17 +160,29 @@ def read_spec(model_dir, **base_model_defaults) -> EmbeddingSpec:
     path = Path(model_dir)
     spec_file = path / SPEC_FILE
     if spec_file.is_file():
-        return spec_from(read_json(spec_file), spec_file)
+        return spec_from(read_json(spec_file), spec_file, strict=True)
     legacy, read = {}, []
     for name in LEGACY_FILES:  # model directories saved before embedding_spec.json
         if (path / name).is_file():
             legacy.update(read_json(path / name))
             read.append(path / name)
+    if not read:
+        trained = [name for name in TRAINED_MARKERS if (path / name).is_file()]
+        if trained:
+            raise FileNotFoundError(f"{path}: looks like a trained model ({', '.join(trained)}) but has no {SPEC_FILE}, "
+                                    "which says how it reads text; copy the file back from where the model was saved "
+                                    "(reading it as a base model would give other vectors)")
     return spec_from({**base_model_defaults, **legacy}, " + ".join(map(str, read)) or None)
 
 
-def spec_from(values: dict, source=None) -> EmbeddingSpec:
+# Files a training run of this project leaves beside the model (a base model has neither).
+TRAINED_MARKERS = ("train_log.json", "loss_curve.png")
+
+
+def spec_from(values: dict, source=None, strict: bool = False) -> EmbeddingSpec:
     """A spec from saved values; a bad value names the file it came from."""
+    if strict:
+        return EmbeddingSpec.from_file(values, source)
     try:
         return EmbeddingSpec.from_dict(values)
     except (ValueError, TypeError) as e:

@@ -29,6 +29,10 @@ logger = logging.getLogger(__name__)
 @dataclass
 class RetrieverTrainingArguments(TrainingArguments):
     output_dir: str = field(default="runs/train", metadata={"help": "Model, logs and loss curve go here."})
+    overwrite_output_dir: bool = field(default=False, metadata={
+        "help": "Train over an output dir that holds a finished model or the checkpoints of a run with another "
+                "recipe (those checkpoints and logs are removed first). Without it such a dir is refused; a "
+                "killed run with the same recipe resumes."})
     # The collator needs the raw text fields, which Trainer would otherwise drop.
     remove_unused_columns: bool = field(default=False, metadata={"help": "Kept False: the collator reads every field."})
     logging_steps: float = field(default=1, metadata={"help": "Log the loss every N steps (train_log.json, PNG, W&B)."})

@@ -12,9 +12,11 @@ from pathlib import Path
 from transformers import set_seed
 
 from retriever.arguments import DataArguments, ModelArguments
+from retriever.io import write_json
 from retriever.spec import EmbeddingSpec
 from retriever.data import TrainDataset, load_train_groups
 from retriever.dev_eval import DevSet
+from retriever.distributed import rank
 from retriever.loss_log import LossLogCallback, dev_curves, quarter_means
 from retriever.modeling.loading import load_tokenizer
 from retriever.multitask import parse_train_file, read_task_instructions
@@ -85,6 +87,42 @@ MODEL_MARKERS = ("config.json", "adapter_config.json")
 POOLING_NAMES = {"last": "last-token", "mean": "mean", "cls": "first-token"}
 # Flags that name places or runs, not the recipe: left out of the model card's recipe table.
 NOT_RECIPE = {"output_dir", "logging_dir", "run_name", "train_data", "train_files", "model_name_or_path"}
+
+
+# The run's recipe, kept in the output dir so that a rerun resumes only the same run.
+RECIPE_FILE = "run_recipe.json"
+# Flags that change where or how often things are written, not what is trained.
+NOT_TRAINING = NOT_RECIPE | {"resume_from_checkpoint", "overwrite_output_dir", "report_to", "logging_steps", "local_rank",
+                             "save_steps", "save_strategy", "save_total_limit", "dataloader_num_workers"}
+
+
+def run_recipe(args) -> dict:
+    """Every flag that changes what a run trains, as JSON values."""
+    flags = {k: v for k, v in non_default_flags(*args).items() if k not in NOT_TRAINING}
+    model_args, data_args, _ = args
+    flags.update(model=model_args.model_name_or_path, data=data_args.train_files or data_args.train_data)
+    return json.loads(json.dumps(flags, default=str))
+
+
+def check_output_dir(output_dir: Path, recipe: dict, overwrite: bool) -> None:
+    """A rerun into an output dir resumes the same run only: a finished model, or checkpoints of
+    another recipe, are refused (naming the flags that differ) unless --overwrite_output_dir."""
+    finished = (output_dir / "embedding_spec.json").is_file() and any((output_dir / m).is_file() for m in MODEL_MARKERS)
+    earlier_file = output_dir / RECIPE_FILE
+    earlier = json.loads(earlier_file.read_text()) if earlier_file.is_file() else None
+    if overwrite:
+        for old in [*output_dir.glob("checkpoint-*"), earlier_file, output_dir / "train_log.json",
+                    output_dir / "loss_curve.png"]:
+            shutil.rmtree(old) if old.is_dir() else old.unlink(missing_ok=True)
+        return
+    if finished:
+        raise FileExistsError(f"--output_dir {output_dir}: holds a finished model; choose a new --output_dir, or pass "
+                              "--overwrite_output_dir True to train over it")
+    if earlier is not None and earlier != recipe:
+        differ = sorted(set(earlier) ^ set(recipe) | {k for k in set(earlier) & set(recipe) if earlier[k] != recipe[k]})
+        shown = ", ".join(f"--{k} {earlier.get(k, '(default)')} -> {recipe.get(k, '(default)')}" for k in differ)
+        raise ValueError(f"--output_dir {output_dir}: holds checkpoints of a run with another recipe ({shown}); rerun "
+                         "with the same flags to resume it, or pass --overwrite_output_dir True to start over")
 
 
 def non_default_flags(*dataclass_args) -> dict:
@@ -179,6 +217,8 @@ def save_trained(model, tokenizer, spec: EmbeddingSpec, merge_lora: bool, output
     output_dir, the model's marker file last: a save that fails (a full disk) leaves
     no half a model under the final name.
     """
+    for stale in output_dir.glob(".saving-*"):  # left by a save that was killed
+        shutil.rmtree(stale, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(dir=output_dir, prefix=".saving-"))
     try:
         model.save(str(tmp), spec, tokenizer, merge_lora=merge_lora)
@@ -210,6 +250,10 @@ def train(args, build_model, build_collator, what: str = "a retriever") -> Path:
     model_args, data_args, training_args = args
     set_seed(training_args.seed)
     output_dir = Path(training_args.output_dir)
+    recipe = run_recipe(args)
+    main_process = rank() == 0  # under torchrun, rank 0 alone looks after the output dir
+    if main_process:
+        check_output_dir(output_dir, recipe, training_args.overwrite_output_dir)
 
     # bad data, an unreachable hub or a missing model are reported before anything is written
     dataset = load_dataset(data_args, training_args.seed)
@@ -223,8 +267,10 @@ def train(args, build_model, build_collator, what: str = "a retriever") -> Path:
     created = not output_dir.exists()
     output_dir.mkdir(parents=True, exist_ok=True)
     try:
+        if main_process:
+            write_json(output_dir / RECIPE_FILE, recipe)
         trainer = fit(model, dataset, collator, training_args, tokenizer, spec, dev)
-        if trainer.is_world_process_zero():  # under torchrun, rank 0 writes the model
+        if main_process and trainer.is_world_process_zero():  # under torchrun, rank 0 writes the model
             card = model_card(args, spec, len(dataset), read_history(output_dir, trainer))
             save_trained(model, tokenizer, spec, model_args.merge_lora, output_dir, card)
     except BaseException:

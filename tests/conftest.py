@@ -4,7 +4,13 @@ Nothing is downloaded. Models are built once per session and saved to a temp dir
 so drivers load them by path like any real model.
 """
 import json
+import os
 import random
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -129,3 +135,29 @@ def tiny_groups(tmp_path_factory):
                                   for k in range(5)],
         })
     return write_jsonl(tmp_path_factory.mktemp("groups") / "train.jsonl", rows)
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def readme_commands(readme: str, heading: str) -> str:
+    """The first ```bash block under `heading` of a README of this repo, as written there."""
+    section = (REPO / readme).read_text().split(heading, 1)[1]
+    return re.search(r"```bash\n(.*?)```", section, flags=re.S).group(1)
+
+
+def run_as_a_user(commands: str, tmp_path, beir_dir, **env) -> tuple[Path, subprocess.CompletedProcess]:
+    """Run README commands as a user of a fresh clone would: from the project root, with
+    `python` on PATH and `../shared/data/scifact` beside the project (here a copy of the tiny BEIR
+    set `beir_dir`, given a train split). Returns (project dir, the finished process)."""
+    scifact = tmp_path / "shared" / "data" / "scifact"
+    shutil.copytree(beir_dir, scifact)
+    shutil.copy(scifact / "qrels" / "test.tsv", scifact / "qrels" / "train.tsv")
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "retriever").symlink_to(REPO / "retriever")
+    env = {**{k: v for k, v in os.environ.items() if k != "PYTHON"}, "HF_HUB_OFFLINE": "1",
+           "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", **env}
+    done = subprocess.run(["bash", "-euo", "pipefail", "-c", commands], cwd=project, env=env,
+                          capture_output=True, text=True, timeout=600)
+    return project, done

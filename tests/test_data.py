@@ -147,3 +147,11 @@ def test_each_epoch_draws_its_own_negatives_and_an_epoch_repeats_exactly():
     epoch1 = [ds[i]["passages"] for i in range(4)]
     assert epoch1 != epoch0
     assert [TrainDataset([group] * 4, 4, seed=7, epoch=1)[i]["passages"] for i in range(4)] == epoch1
+
+
+def test_duplicate_query_id_names_both_lines_instead_of_keeping_the_later_text(tmp_path):
+    # reliability round 3, case 8
+    write_jsonl(tmp_path / "queries.jsonl", [{"_id": "q1", "text": "first"}, {"_id": "q2", "text": "b"},
+                                             {"_id": "q1", "text": "second"}])
+    with pytest.raises(DataError, match=r"queries.jsonl:3: duplicate _id 'q1' \(first on line 1\)"):
+        load_queries(str(tmp_path))

@@ -74,7 +74,7 @@ def test_a_model_retrained_in_place_is_not_taken_for_the_old_one(tiny_model_dir,
     train.main(flags)
     encode.main(["--model_name_or_path", str(tmp_path / "model"), "--data_dir", str(tiny_beir),
                  "--output_file", str(tmp_path / "corpus.npz")])
-    train.main([*flags, "--seed", "3"])  # same directory, new weights
+    train.main([*flags, "--seed", "3", "--overwrite_output_dir", "True"])  # same directory, new weights
     encode.main(["--model_name_or_path", str(tmp_path / "model"), "--data_dir", str(tiny_beir), "--encode_is_query",
                  "--output_file", str(tmp_path / "queries.npz")])
     with pytest.raises(DataError, match="differ in 'weights'"):

@@ -11,6 +11,7 @@ nDCG@10 per query), emb/corpus.npz and emb/queries.npz (as encode writes them) a
 """
 import logging
 import sys
+import time
 from pathlib import Path
 
 from retriever.arguments import EvaluateArguments
@@ -27,6 +28,7 @@ logger = logging.getLogger(__name__)
 def main(argv=None):
     args, = make_parser(EvaluateArguments, __doc__).parse_args_into_dataclasses(args=argv)
     setup_logging()
+    started = time.monotonic()
     docs = load_corpus(args.data_dir)  # data errors come before the model load
     p_ids, p_texts = corpus_texts(docs)
     q_ids, q_texts = split_queries(args.data_dir, args.split)
@@ -56,7 +58,8 @@ def main(argv=None):
     index = build_index(p_emb, args.index_type, args.nprobe, args.hnsw_m, max(args.ef_search, args.depth))
     scores, rows = search(index, embedded["query"][0], args.depth)
     name = args.name or Path(model_name.rstrip("/")).name
-    metrics = report(to_run(q_ids, p_ids, scores, rows), args.data_dir, args.split, out, name, doc_ids=p_ids)
+    metrics = report(to_run(q_ids, p_ids, scores, rows), args.data_dir, args.split, out, name, doc_ids=p_ids,
+                     extra={"seconds": round(time.monotonic() - started, 1)})
     if args.save_index:
         save_index(out / "index", index, p_ids, {**p_meta, "nprobe": args.nprobe, "ef_search": args.ef_search},
                    {d["id"]: d for d in docs})

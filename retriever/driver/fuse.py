@@ -11,9 +11,8 @@ import sys
 from dataclasses import dataclass, field
 from typing import Optional
 
-
 from retriever.fusion import FUSION_METHODS, fuse
-from retriever.io import check_counts
+from retriever.io import DataError, check_counts
 from retriever.metrics import read_trec_run, report
 from retriever.driver import make_parser, run_cli, setup_logging
 
@@ -31,6 +30,9 @@ class FuseArguments:
         "help": "BEIR directory or qrels TSV; the fused run is evaluated when given."})
     split: str = field(default="test", metadata={"help": "qrels/<split>.tsv to evaluate against."})
     name: str = field(default="hybrid", metadata={"help": "System name in the run file and metrics."})
+    allow_different_queries: bool = field(default=False, metadata={
+        "help": "Fuse runs that cover different queries (a query then gets the runs it is in); "
+                "without it that is an error."})
 
     def __post_init__(self):
         if len(self.runs) < 2:
@@ -46,6 +48,13 @@ def main(argv=None):
     args, = make_parser(FuseArguments, __doc__).parse_args_into_dataclasses(args=argv)
     setup_logging()
     runs = [read_trec_run(path) for path in args.runs]
+    for path, run in zip(args.runs[1:], runs[1:]):
+        only_first, only_this = set(runs[0]) - set(run), set(run) - set(runs[0])
+        if (only_first or only_this) and not args.allow_different_queries:
+            example = sorted(only_first or only_this)[0]
+            raise DataError(f"{args.runs[0]} and {path} cover different queries ({len(only_first)} only in the first, "
+                            f"{len(only_this)} only in the second, e.g. '{example}'): fuse runs of the same queries, "
+                            "or pass --allow_different_queries True")
     fused = fuse(runs, args.method, args.rrf_k, args.depth)
     logger.info("fused %d runs (%s) over %d queries", len(runs), args.method, len(fused))
     return report(fused, args.qrels, args.split, args.output_dir, args.name,

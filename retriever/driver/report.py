@@ -44,8 +44,13 @@ def read_rows(set_dir: Path, systems: list[str], seconds: dict, set_name: str) -
             raise DataError(f"{path}: not readable as JSON ({e}); was the '{system}' stage cut short?") from None
         row = {"set": set_name, "dir": system, **metrics}
         key = f"{set_name}/{system}" if set_name else system
-        if key in seconds:
-            row["seconds"] = int(float(seconds[key]))
+        if key in seconds:  # the caller's stage time wins over the driver's own
+            row["seconds"] = seconds[key]
+        if "seconds" in row:
+            try:
+                row["seconds"] = round(float(row["seconds"]))
+            except ValueError:
+                raise ValueError(f"--times {key}={row['seconds']}: seconds must be a number") from None
         rows.append(row)
     return rows
 

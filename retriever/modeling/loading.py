@@ -20,6 +20,7 @@ from typing import Optional
 import torch
 
 from retriever.hub import require_hub
+from retriever.io import ordinary_modes
 from retriever.spec import PADDING_SIDES
 
 logger = logging.getLogger(__name__)
@@ -91,6 +92,7 @@ def materialize_gguf(gguf_path: Path) -> Path:
     try:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
+        ordinary_modes(tmp)
         os.rename(tmp, target)
     except OSError:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -125,6 +127,7 @@ def unpack_packaged_model(package, module: str) -> Path:
         tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{module}."))
         try:
             package.get_model_path(str(tmp))
+            ordinary_modes(tmp)
             os.rename(tmp, target)
         except OSError:
             if not target.is_dir():  # not a lost race with another process
@@ -296,6 +299,7 @@ def save_base(model, output_dir: str, merge_lora: bool):
         raise ValueError(f"not saving to {output_dir}: {len(broken)} weight tensors hold NaN/inf "
                          f"(e.g. {broken[0]}); the training diverged")
     model.save_pretrained(output_dir)
+    ordinary_modes(output_dir)  # save_pretrained may leave the weights 0600
     return model, is_lora
 
 

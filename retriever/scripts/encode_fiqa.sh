@@ -13,6 +13,7 @@ set -euo pipefail
 set -f  # EXTRA_ARGS is split into words, never glob-expanded
 source "$(dirname "$0")/common.sh"
 script_args "$0" "$@"
+renamed_variable BATCH_SIZE ENCODE_BATCH_SIZE
 PYTHON=${PYTHON:-python}
 
 MODEL_DIR=${MODEL_DIR:-runs/msmarco-model}   # output of train_msmarco.sh (or a base model)

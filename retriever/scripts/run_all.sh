@@ -8,6 +8,8 @@
 # The training recipe is a file (RECIPE); the evaluation settings are environment variables below.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
+source "$HERE/common.sh"
+renamed_variable BATCH_SIZE TRAIN_BATCH_SIZE
 PYTHON=${PYTHON:-python}
 RECIPE=${RECIPE:-$HERE/../recipes/demo_cpu.sh}
 # shellcheck source=../recipes/demo_cpu.sh

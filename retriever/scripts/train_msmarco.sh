@@ -21,6 +21,7 @@ set -euo pipefail
 set -f  # EXTRA_ARGS is split into words, never glob-expanded
 source "$(dirname "$0")/common.sh"
 script_args "$0" "$@"
+renamed_variable BATCH_SIZE TRAIN_BATCH_SIZE
 PYTHON=${PYTHON:-python}
 
 # model

@@ -219,6 +219,21 @@ def test_a_model_trained_with_mean_pooling_is_encoded_with_mean_pooling_by_defau
     assert EncoderModel.load(str(model), pooling="last").pooling_mode == "mean"
 
 
+def test_a_pooling_flag_a_trained_model_ignores_is_said_on_the_console(trained, tiny_beir, tmp_path, caplog):
+    # reliability round 3, case 15: the trained model's own pooling wins, and the ignored flag is named
+    with caplog.at_level("WARNING", logger="retriever.encoding"):
+        path = encode.main(["--model_name_or_path", str(trained), "--data_dir", str(tiny_beir), "--pooling", "mean",
+                            "--output_file", str(tmp_path / "c.npz")])
+    with np.load(path) as saved:
+        assert json.loads(str(saved["meta"]))["pooling"] == "last"
+    assert "was trained with pooling last; ignoring --pooling mean" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="retriever.encoding"):
+        encode.main(["--model_name_or_path", str(trained), "--data_dir", str(tiny_beir), "--pooling", "last",
+                     "--output_file", str(tmp_path / "d.npz")])
+    assert "ignoring" not in caplog.text
+
+
 def test_trained_model_has_a_model_card_with_its_recipe_and_loss(trained):
     card = (trained / "README.md").read_text()
     log = json.loads((trained / "train_log.json").read_text())

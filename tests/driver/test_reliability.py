@@ -195,7 +195,7 @@ def test_a_save_that_fails_leaves_no_partial_model_under_the_final_name(tiny_mod
     with pytest.raises(OSError, match="No space left"):
         train.main(train_args(tiny_model_dir, tiny_groups, out, "--max_steps", "1"))
     left = sorted(p.name for p in out.iterdir())
-    assert left == ["loss_curve.png", "train_log.json"]  # the logs, no config.json, weights or temp dir
+    assert left == ["loss_curve.png", "run_recipe.json", "train_log.json"]  # logs, no config.json, weights, temp dir
 
 
 def test_training_tells_the_dataset_each_epoch(tiny_model_dir, tiny_groups, tmp_path, monkeypatch):
@@ -312,3 +312,67 @@ def test_a_checkpoint_with_nan_weights_is_never_written(tiny_model_dir, tiny_gro
             train.main(train_args(tiny_model_dir, tiny_groups, out, "--max_steps", "4", "--logging_steps", "5",
                                   "--save_strategy", "steps", "--save_steps", "1"))
     assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-1"]
+
+
+# ---- reliability round 3 ----------------------------------------------------------------------
+def test_rerunning_training_into_a_finished_model_is_refused_unless_overwritten(tiny_model_dir, tiny_groups, tmp_path):
+    # case 4: a rerun with another learning rate must not re-save the old weights under a new model card
+    out = tmp_path / "m"
+    train.main(train_args(tiny_model_dir, tiny_groups, out, "--max_steps", "2"))
+    weights = (out / "model.safetensors").read_bytes()
+    with pytest.raises(FileExistsError, match="--output_dir .*: holds a finished model; .*--overwrite_output_dir True"):
+        train.main(train_args(tiny_model_dir, tiny_groups, out, "--max_steps", "2", "--learning_rate", "5e-3"))
+    assert (out / "model.safetensors").read_bytes() == weights
+    train.main(train_args(tiny_model_dir, tiny_groups, out, "--max_steps", "2", "--learning_rate", "5e-3",
+                          "--overwrite_output_dir", "True"))
+    assert (out / "model.safetensors").read_bytes() != weights
+    assert "| `--learning_rate` | `0.005` |" in (out / "README.md").read_text()
+    assert [s for s, _ in losses(out)] == [1, 2]  # a new run, not the old log continued
+
+
+def test_resuming_checkpoints_with_another_recipe_is_refused_naming_the_flags(tiny_model_dir, tiny_groups, tmp_path,
+                                                                             monkeypatch):
+    ckpt = ["--max_steps", "4", "--save_strategy", "steps", "--save_steps", "2"]
+    original = LossLogCallback.on_log
+
+    def die_at_step_3(self, args, state, control, logs=None, **kw):
+        if state.global_step == 3:
+            raise KeyboardInterrupt
+        return original(self, args, state, control, logs, **kw)
+    monkeypatch.setattr(LossLogCallback, "on_log", die_at_step_3)
+    with pytest.raises(KeyboardInterrupt):
+        train.main(train_args(tiny_model_dir, tiny_groups, tmp_path / "k", *ckpt))
+    monkeypatch.setattr(LossLogCallback, "on_log", original)
+    with pytest.raises(ValueError, match=r"holds checkpoints of a run with another recipe \(--learning_rate "
+                                         r"0.001 -> 0.005\)"):
+        train.main(train_args(tiny_model_dir, tiny_groups, tmp_path / "k", *ckpt, "--learning_rate", "5e-3"))
+    train.main(train_args(tiny_model_dir, tiny_groups, tmp_path / "k", *ckpt))  # the same recipe resumes
+    assert [s for s, _ in losses(tmp_path / "k")] == [1, 2, 3, 4]
+
+
+def test_a_temp_dir_left_by_a_killed_save_is_removed_by_the_next_save(tiny_model_dir, tiny_groups, tmp_path):
+    # case 16
+    out = tmp_path / "m"
+    (out / ".saving-killed").mkdir(parents=True)
+    (out / ".saving-killed" / "model.safetensors").write_bytes(b"half")
+    train.main(train_args(tiny_model_dir, tiny_groups, out, "--max_steps", "1"))
+    assert not list(out.glob(".saving-*")) and (out / "config.json").is_file()
+
+
+def test_saved_files_get_the_mode_an_ordinary_write_gives(tiny_model_dir, tiny_groups, tiny_beir, tmp_path):
+    # case 18: a model copied into a shared folder must be readable by others (umask, not mkstemp's 0600)
+    import os
+    import stat
+
+    out = tmp_path / "m"
+    train.main(train_args(tiny_model_dir, tiny_groups, out, "--max_steps", "1"))
+    encode.main(["--model_name_or_path", str(out), "--data_dir", str(tiny_beir), "--output_file",
+                 str(tmp_path / "emb" / "corpus.npz")])
+    umask = os.umask(0)
+    os.umask(umask)
+    files = [p for p in [*out.rglob("*"), tmp_path / "emb" / "corpus.npz"] if p.is_file()]
+    assert {"model.safetensors", "embedding_spec.json", "modules.json", "train_log.json", "loss_curve.png",
+            "config_sentence_transformers.json"} <= {p.name for p in files}
+    wrong = {p.name: oct(stat.S_IMODE(p.stat().st_mode)) for p in files
+             if stat.S_IMODE(p.stat().st_mode) != 0o666 & ~umask}
+    assert not wrong

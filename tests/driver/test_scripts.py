@@ -2,12 +2,13 @@
 and the offline route of retriever/README.md, run as written on tiny data."""
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import readme_commands, run_as_a_user
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPTS = REPO / "retriever" / "scripts"
@@ -87,38 +88,16 @@ def test_encode_with_a_model_but_no_fiqa_corpus_says_where_to_get_it_before_load
     assert not (tmp_path / "emb").exists()
 
 
-def test_encode_refuses_zero_shards(tiny_model_dir, tmp_path):
-    done = run_script("encode_fiqa.sh", tmp_path, MODEL_DIR=tiny_model_dir, NUM_SHARDS="0")
-    assert done.returncode == 2 and "NUM_SHARDS must be >= 1" in done.stderr
-
-
 def test_search_without_embeddings_says_encode_first(tmp_path):
     done = run_script("search_fiqa.sh", tmp_path)
     assert done.returncode == 2 and "run retriever/scripts/encode_fiqa.sh first" in done.stderr
     assert not (tmp_path / "runs").exists()
 
 
-def offline_route_commands() -> str:
-    """The bash block of retriever/README.md's "The offline route", as written there."""
-    readme = (REPO / "retriever" / "README.md").read_text()
-    section = readme.split("## The offline route", 1)[1]
-    return re.search(r"```bash\n(.*?)```", section, flags=re.S).group(1)
-
-
 def test_the_offline_route_runs_as_written(tiny_model_dir, tiny_beir, tmp_path):
-    """A fresh clone's layout: the project beside shared/data/scifact (here a tiny BEIR set with train
-    and test qrels); the README's commands run unchanged, with a tiny model and 2 steps."""
-    scifact = tmp_path / "shared" / "data" / "scifact"
-    shutil.copytree(tiny_beir, scifact)
-    shutil.copy(scifact / "qrels" / "test.tsv", scifact / "qrels" / "train.tsv")
-    project = tmp_path / "project"
-    project.mkdir()
-    (project / "retriever").symlink_to(REPO / "retriever")
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "HF_HUB_OFFLINE": "1",
-           "MODEL": tiny_model_dir, "MAX_STEPS": "2", "QUERY_MAX_LEN": "24", "PASSAGE_MAX_LEN": "32"}
-    env.pop("PYTHON", None)
-    done = subprocess.run(["bash", "-euo", "pipefail", "-c", offline_route_commands()], cwd=project, env=env,
-                          capture_output=True, text=True, timeout=600)
+    """retriever/README.md's offline route, unchanged, with a tiny model and 2 steps."""
+    project, done = run_as_a_user(readme_commands("retriever/README.md", "## The offline route"), tmp_path, tiny_beir,
+                                  MODEL=tiny_model_dir, MAX_STEPS="2", QUERY_MAX_LEN="24", PASSAGE_MAX_LEN="32")
     assert done.returncode == 0, done.stderr[-3000:]
     run = project / "runs" / "offline"
     for name in ("groups.jsonl", "model/loss_curve.png", "model/train_log.json", "search/run.trec",
@@ -138,3 +117,20 @@ def test_retriever_readme_states_each_script_variable_default_as_the_script_has_
         assert name in defaults, f"{name} is not a variable of {script}"
         expected = f"`{defaults[name]}`" if defaults[name] else "(empty)"
         assert stated == expected, (name, stated, defaults[name])
+
+
+@pytest.mark.parametrize("script,now", [("train_msmarco.sh", "TRAIN_BATCH_SIZE"), ("encode_fiqa.sh", "ENCODE_BATCH_SIZE"),
+                                        ("run_all.sh", "TRAIN_BATCH_SIZE")])
+def test_an_old_variable_name_is_an_error_naming_the_new_one(script, now, tmp_path):
+    # reliability round 3, case 17: BATCH_SIZE=4 used to be ignored silently (training ran at 128)
+    done = run_script(script, tmp_path, BATCH_SIZE="4")
+    assert done.returncode == 2
+    assert f"error: BATCH_SIZE is set, but this script reads {now} now" in done.stderr and f"{now}=4" in done.stderr
+    assert not any(tmp_path.iterdir())
+
+
+def test_encode_refuses_zero_shards_before_anything_runs(tiny_model_dir, tmp_path):
+    # reliability round 3, case 9: NUM_SHARDS=0 used to exit 0 having written only queries.npz
+    done = run_script("encode_fiqa.sh", tmp_path, MODEL_DIR=tiny_model_dir, NUM_SHARDS="0", EMB_DIR="emb")
+    assert done.returncode == 2 and "NUM_SHARDS must be >= 1; got 0" in done.stderr
+    assert not (tmp_path / "emb").exists()

@@ -1,0 +1,48 @@
+"""driver.report: one table per set, query counts, paired significance against the baseline, named errors."""
+import json
+
+import pytest
+
+from retriever.driver import report, run_cli
+from retriever.metrics import paired_test
+
+
+def test_paired_test_on_a_hand_computed_example():
+    # differences 1, 1, 2, 2: mean 1.5, sd 0.5774, t = 5.196 with 3 degrees of freedom -> two-sided p = 0.01385
+    difference, p, n = paired_test({"a": 1, "b": 2, "c": 3, "d": 4, "only-here": 9}, {"a": 0, "b": 1, "c": 1, "d": 2})
+    assert (difference, n) == (1.5, 4) and p == pytest.approx(0.013847, abs=1e-6)
+    assert paired_test({"a": 1, "b": 2}, {"a": 1, "b": 2}) == (0.0, 1.0, 2)
+
+
+def write_metrics(path, name, per_query):
+    path.mkdir(parents=True)
+    values = list(per_query.values())
+    path.joinpath("metrics.json").write_text(json.dumps({
+        "system": name, "MRR@10": 0.5, "nDCG@10": sum(values) / len(values), "Recall@100": 1.0,
+        "queries": len(values), "per_query": {"nDCG@10": per_query}}))
+
+
+def test_report_marks_significant_differences_from_the_baseline_and_shows_query_counts(tmp_path, capsys):
+    queries = [f"q{i}" for i in range(30)]
+    write_metrics(tmp_path / "s" / "bm25", "BM25", {q: 0.5 for q in queries})
+    write_metrics(tmp_path / "s" / "better", "better", {q: 0.5 + (0.2 if i % 3 else 0.1) for i, q in enumerate(queries)})
+    write_metrics(tmp_path / "s" / "noise", "noise", {q: 0.5 + (0.1 if i % 2 else -0.1) for i, q in enumerate(queries)})
+    rows = report.main(["--run_dir", str(tmp_path), "--sets", "s", "--systems", "bm25", "better", "noise"])
+    marks = {r["system"]: r["nDCG@10 vs bm25"] for r in rows}
+    assert marks["BM25"] == "(baseline)"
+    assert marks["better"].startswith("+0.1667 (p = 0.000, 30 q) **significant**")
+    assert marks["noise"] == "+0.0000 (p = 1.000, 30 q)"
+    table = (tmp_path / "report.md").read_text()
+    assert "| queries | nDCG@10 vs bm25 |" in table and "| 30 |" in table
+    assert "per_query" not in json.loads((tmp_path / "report.json").read_text())[0]
+
+
+def test_report_names_a_cut_short_metrics_file_and_a_times_value_without_equals(tmp_path, capsys):
+    # reliability round 3, case 14
+    write_metrics(tmp_path / "bm25", "BM25", {"q": 0.5})
+    (tmp_path / "dense").mkdir()
+    (tmp_path / "dense" / "metrics.json").write_text('{"system": "dense", "MRR@10": 0.5')
+    assert run_cli(lambda: report.main(["--run_dir", str(tmp_path), "--systems", "bm25", "dense"])) == 2
+    assert f"{tmp_path / 'dense' / 'metrics.json'}: not readable as JSON" in capsys.readouterr().err
+    assert run_cli(lambda: report.main(["--run_dir", str(tmp_path), "--systems", "bm25", "--times", "bm25"])) == 2
+    assert "--times: 'bm25' is not KEY=VALUE" in capsys.readouterr().err
