@@ -76,7 +76,8 @@ None of the four reads `self`: the graders call them on the class, e.g.
 python -m pytest tests/modeling/test_graded.py
 ```
 
-Then the whole suite (`python -m pytest`) exercises training, encoding and search through your code.
+Then the whole suite (`python -m pytest`) exercises training, encoding and search through your code;
+it passes once `pool`'s `last` branch is filled in too.
 
 **Run the homework**: three scripts, in order, described in `retriever/README.md` (what each
 reads, writes and prints, its variables, the GPU and the offline CPU recipes, the W&B / PNG
@@ -93,6 +94,19 @@ Each takes `--help`. Below is the project's own README.
 ---
 
 """
+
+
+INSTRUCTORS_SECTION = "## For the course: the handout and the graded tests"
+
+
+def without_section(markdown: str, heading: str) -> str:
+    """The text without the section under `heading` (up to the next heading of its level)."""
+    if heading not in markdown:
+        return markdown
+    before, rest = markdown.split(heading, 1)
+    level = heading.split(" ", 1)[0]
+    after = rest.split(f"\n{level} ", 1)
+    return before + (f"{level} {after[1]}" if len(after) > 1 else "")
 
 
 def blank_regions(source: str, where: str) -> tuple[str, list[str]]:
@@ -155,7 +169,8 @@ def write_handout(output_dir: str, root: Path = ROOT) -> list[str]:
                 dest.write_text(text, encoding="utf-8")
                 names += found
             elif rel.as_posix() == "README.md":
-                dest.write_text(STUDENT_README + (root / rel).read_text(encoding="utf-8"), encoding="utf-8")
+                dest.write_text(STUDENT_README + without_section((root / rel).read_text(encoding="utf-8"),
+                                                                 INSTRUCTORS_SECTION), encoding="utf-8")
             else:
                 shutil.copy2(root / rel, dest)
         missing = sorted(set(TODOS) - set(names))

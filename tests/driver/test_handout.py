@@ -56,6 +56,7 @@ def test_handout_is_the_same_tree_with_a_student_readme(handout):
     assert not (handout / "retriever/driver/handout.py").exists() and not (handout / ".git").exists()
     readme = (handout / "README.md").read_text()
     assert readme.startswith("# Homework")
+    assert "driver.handout" not in readme and "## Your own data" in readme  # the instructors' section is left out
     for must in ("pooling", "compute_similarity", "compute_labels", "compute_loss", GRADED_TESTS,
                  "train_msmarco.sh", "encode_fiqa.sh", "search_fiqa.sh", "retriever/README.md"):
         assert must in readme, must
