@@ -184,3 +184,8 @@ def test_lora_by_default_adapts_every_linear_layer_whatever_the_architecture(tin
     linear = {name for name, module in plain.named_modules() if isinstance(module, torch.nn.Linear)}
     adapted = {name for name, module in model.encoder.get_base_model().named_modules() if hasattr(module, "lora_A")}
     assert len(linear) >= 7 and adapted == linear, (linear - adapted, adapted - linear)
+
+
+def test_labels_refuse_passages_that_are_not_whole_groups():
+    with pytest.raises(ValueError, match=r"n_passages \(7\) must be a positive multiple of n_queries \(3\)"):
+        EncoderModel.compute_labels(None, 3, 7)
