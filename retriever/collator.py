@@ -88,13 +88,43 @@ def ends_with_eos(tokenizer) -> bool:
     return bool(trail) and trail[-1] == tokenizer.eos_token_id
 
 
+# The fillers sentence-transformers renders a chat template around to find its tail ("0" and "4" are
+# single tokens in every real vocabulary). Where they read as one token ([UNK] in a vocabulary without
+# digits), two words of the tokenizer's own vocabulary are the fillers instead.
+ST_FILLERS = ("0", "1 2 3 4")
+
+
+def st_probe_is_blind(tokenizer) -> bool:
+    """Whether sentence-transformers' fillers end in the same token for this tokenizer: it then cannot
+    find a template's tail, and truncates it away."""
+    first, second = (tokenizer(filler, add_special_tokens=False)["input_ids"] for filler in ST_FILLERS)
+    return bool(first) and bool(second) and first[-1] == second[-1]
+
+
+@functools.lru_cache(maxsize=64)
+def probe_fillers(tokenizer) -> tuple[str, str]:
+    """Two texts that end in different tokens: sentence-transformers' own, or two ordinary words of the vocabulary."""
+    if not st_probe_is_blind(tokenizer):
+        return ST_FILLERS
+    special, words = set(tokenizer.all_special_ids), []
+    for token_id in range(len(tokenizer)):
+        word = tokenizer.convert_ids_to_tokens(token_id)
+        if token_id not in special and isinstance(word, str) and len(word) >= 3 and word.isascii() \
+                and word.isalpha() and tokenizer(word, add_special_tokens=False)["input_ids"] == [token_id]:
+            words.append(word)
+            if len(words) == 2:
+                return words[0], f"{words[1]} {words[1]} {words[1]}"
+    raise ValueError("the tokenizer reads '0' and '1 2 3 4' as one token and has no two plain words to "
+                     "find a template's tail with; use a template without a tail, or no truncation")
+
+
 @functools.lru_cache(maxsize=64)
 def template_ending(tokenizer, head: str, tail: str, eos: tuple[int, ...], max_len: int) -> list[int]:
-    """The ids that end every text in the template: the longest common suffix of the
-    template rendered around two different texts ("0" and "1 2 3 4", the probe
-    sentence-transformers uses for a chat template's tail)."""
-    a, b = (tokenizer(head + filler + tail, add_special_tokens=True, return_attention_mask=False)["input_ids"] + list(eos)
-            for filler in ("0", "1 2 3 4"))
+    """The ids that end every text in the template: the longest common suffix of the template rendered
+    around two different texts (probe_fillers: sentence-transformers' "0" and "1 2 3 4", so the two
+    truncate alike, or two words of the vocabulary where those read as one token)."""
+    a, b = (tokenizer(head + filler + tail, add_special_tokens=True, return_attention_mask=False)["input_ids"]
+            + list(eos) for filler in probe_fillers(tokenizer))
     n = common_length(a[::-1], b[::-1])
     if max_len - n - common_length(a, b) < 1:  # the common prefix: BOS and the template's head
         raise ValueError(f"max_len {max_len} leaves no room for the text in the template {head + PLACEHOLDER + tail!r}: "

@@ -104,9 +104,10 @@ def run_recipe(args) -> dict:
     return json.loads(json.dumps(flags, default=str))
 
 
-def check_output_dir(output_dir: Path, recipe: dict, overwrite: bool) -> None:
+def check_output_dir(output_dir: Path, recipe: dict, overwrite: bool) -> bool:
     """A rerun into an output dir resumes the same run only: a finished model, or checkpoints of
-    another recipe, are refused (naming the flags that differ) unless --overwrite_output_dir."""
+    another recipe, are refused (naming the flags that differ) unless --overwrite_output_dir.
+    Returns True when the dir already holds the finished model of this very recipe: nothing to train."""
     finished = (output_dir / "embedding_spec.json").is_file() and any((output_dir / m).is_file() for m in MODEL_MARKERS)
     earlier_file = output_dir / RECIPE_FILE
     earlier = json.loads(earlier_file.read_text()) if earlier_file.is_file() else None
@@ -114,15 +115,19 @@ def check_output_dir(output_dir: Path, recipe: dict, overwrite: bool) -> None:
         for old in [*output_dir.glob("checkpoint-*"), earlier_file, output_dir / "train_log.json",
                     output_dir / "loss_curve.png"]:
             shutil.rmtree(old) if old.is_dir() else old.unlink(missing_ok=True)
-        return
-    if finished:
+        return False
+    if finished and earlier == recipe:
+        return True
+    if finished and earlier is None:
         raise FileExistsError(f"--output_dir {output_dir}: holds a finished model; choose a new --output_dir, or pass "
                               "--overwrite_output_dir True to train over it")
     if earlier is not None and earlier != recipe:
         differ = sorted(set(earlier) ^ set(recipe) | {k for k in set(earlier) & set(recipe) if earlier[k] != recipe[k]})
         shown = ", ".join(f"--{k} {earlier.get(k, '(default)')} -> {recipe.get(k, '(default)')}" for k in differ)
-        raise ValueError(f"--output_dir {output_dir}: holds checkpoints of a run with another recipe ({shown}); rerun "
+        what = "a finished model" if finished else "checkpoints"
+        raise ValueError(f"--output_dir {output_dir}: holds {what} of a run with another recipe ({shown}); rerun "
                          "with the same flags to resume it, or pass --overwrite_output_dir True to start over")
+    return False
 
 
 def non_default_flags(*dataclass_args) -> dict:
@@ -252,8 +257,10 @@ def train(args, build_model, build_collator, what: str = "a retriever") -> Path:
     output_dir = Path(training_args.output_dir)
     recipe = run_recipe(args)
     main_process = rank() == 0  # under torchrun, rank 0 alone looks after the output dir
-    if main_process:
-        check_output_dir(output_dir, recipe, training_args.overwrite_output_dir)
+    if main_process and check_output_dir(output_dir, recipe, training_args.overwrite_output_dir):
+        logger.info("%s already holds the finished model of this recipe: nothing to train "
+                    "(--overwrite_output_dir True trains it again)", output_dir)
+        return output_dir
 
     # bad data, an unreachable hub or a missing model are reported before anything is written
     dataset = load_dataset(data_args, training_args.seed)

@@ -30,8 +30,8 @@ TOPICS = [WORDS[i:i + 4] for i in range(0, 28, 4)]  # 7 topics of 4 words
 DIGITS = tuple("0123456789")
 
 
-def make_tokenizer(eos="</s>", pad=None, padding_side="right"):
-    vocab = {w: i for i, w in enumerate(["[UNK]", "</s>", "<pad>", "[CLS]", "[SEP]", *WORDS, *DIGITS])}
+def make_tokenizer(eos="</s>", pad=None, padding_side="right", digits=True):
+    vocab = {w: i for i, w in enumerate(["[UNK]", "</s>", "<pad>", "[CLS]", "[SEP]", *WORDS, *(DIGITS if digits else ())])}
     tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
     tok.normalizer = normalizers.Lowercase()
     tok.pre_tokenizer = pre_tokenizers.Whitespace()

@@ -1,3 +1,5 @@
+import pytest
+
 from retriever.collator import TrainCollator, format_text, tokenize
 from retriever.spec import EmbeddingSpec
 from tests.conftest import make_tokenizer
@@ -106,3 +108,26 @@ def test_a_chat_model_read_at_eos_without_a_template_is_warned_once_when_trainin
         TrainCollator(chat, EmbeddingSpec(pooling="mean"))  # mean pooling does not read the EOS alone
         TrainCollator(make_tokenizer(), EmbeddingSpec())  # not a chat model: the course's own setting
     assert not caplog.records
+
+
+@pytest.mark.parametrize("digits", [True, False])
+def test_truncation_keeps_exactly_the_template_tail_whatever_the_vocabulary(digits):
+    # reliability round 3, case 10: without digit tokens, "0" and "1 2 3 4" both read as [UNK], and the
+    # probe took one [UNK] for part of the tail; a word of the vocabulary tells them apart
+    tok = make_tokenizer(digits=digits)
+    long_text = " ".join(["apple banana cherry dog"] * 10)
+    tokens = tok.convert_ids_to_tokens(tokenize(tok, [long_text], 12, "what is {text} in the night", True)[0])
+    assert tokens == ["what", "is", "apple", "banana", "cherry", "dog", "apple", "banana", "in", "the", "night",
+                      "</s>"]
+
+
+def test_a_tokenizer_sentence_transformers_cannot_probe_is_warned_about_at_save(tmp_path, caplog):
+    from retriever.modeling.st_format import write_st_files
+
+    spec = EmbeddingSpec(query_template="what is {text} in the night", passage_template="{text} in the night")
+    with caplog.at_level("WARNING", logger="retriever.modeling.st_format"):
+        write_st_files(tmp_path, spec, make_tokenizer(), 32)
+    assert not caplog.records
+    with caplog.at_level("WARNING", logger="retriever.modeling.st_format"):
+        write_st_files(tmp_path, spec, make_tokenizer(digits=False), 32)
+    assert "sentence-transformers finds a template's tail" in caplog.text and "'1 2 3 4'" in caplog.text

@@ -19,12 +19,14 @@ With them a model directory loads as `SentenceTransformer(model_dir)`, and
 Nothing here imports sentence_transformers: the files are plain JSON.
 """
 import json
+import logging
 from pathlib import Path
 
-from retriever.collator import ends_with_eos, special_ends
+from retriever.collator import ST_FILLERS, ends_with_eos, special_ends, st_probe_is_blind
 from retriever.io import write_json
 from retriever.spec import KINDS, PLACEHOLDER, EmbeddingSpec
 
+logger = logging.getLogger(__name__)
 ST_POOLING = {"last": "lasttoken", "mean": "mean", "cls": "cls"}
 ST_KIND = {"query": "query", "passage": "document"}
 HIDDEN_STATES = {"method": "forward", "method_output_name": "last_hidden_state"}
@@ -61,6 +63,12 @@ def prompts(spec: EmbeddingSpec) -> dict[str, str]:
 def write_st_files(model_dir, spec: EmbeddingSpec, tokenizer, dim: int) -> None:
     """Write the sentence-transformers files of the model saved in model_dir."""
     model_dir = Path(model_dir)
+    if st_probe_is_blind(tokenizer) and any(getattr(spec, f"{kind}_template").split(PLACEHOLDER)[1] or spec.append_eos
+                                            for kind in KINDS):
+        logger.warning("%s: sentence-transformers finds a template's tail (and the EOS) by rendering the texts %s, "
+                       "which this tokenizer reads as the same token; SentenceTransformer(dir) will cut that tail off "
+                       "texts longer than the max length and give other vectors for them than encode does",
+                       model_dir, " and ".join(map(repr, ST_FILLERS)))
     modules = [("", "sentence_transformers.base.modules.transformer.Transformer"),
                ("1_Pooling", "sentence_transformers.sentence_transformer.modules.pooling.Pooling")]
     if spec.normalize:

@@ -320,9 +320,15 @@ def test_rerunning_training_into_a_finished_model_is_refused_unless_overwritten(
     out = tmp_path / "m"
     train.main(train_args(tiny_model_dir, tiny_groups, out, "--max_steps", "2"))
     weights = (out / "model.safetensors").read_bytes()
-    with pytest.raises(FileExistsError, match="--output_dir .*: holds a finished model; .*--overwrite_output_dir True"):
+    with pytest.raises(ValueError, match=r"--output_dir .*: holds a finished model of a run with another recipe "
+                                         r"\(--learning_rate 0.001 -> 0.005\); .*--overwrite_output_dir True"):
         train.main(train_args(tiny_model_dir, tiny_groups, out, "--max_steps", "2", "--learning_rate", "5e-3"))
     assert (out / "model.safetensors").read_bytes() == weights
+    train.main(train_args(tiny_model_dir, tiny_groups, out, "--max_steps", "2"))  # the same recipe: nothing to do
+    assert (out / "model.safetensors").read_bytes() == weights and [s for s, _ in losses(out)] == [1, 2]
+    (out / "run_recipe.json").unlink()  # a model whose recipe is not known
+    with pytest.raises(FileExistsError, match="--output_dir .*: holds a finished model; .*--overwrite_output_dir True"):
+        train.main(train_args(tiny_model_dir, tiny_groups, out, "--max_steps", "2"))
     train.main(train_args(tiny_model_dir, tiny_groups, out, "--max_steps", "2", "--learning_rate", "5e-3",
                           "--overwrite_output_dir", "True"))
     assert (out / "model.safetensors").read_bytes() != weights
