@@ -78,7 +78,8 @@ def mark_significance(rows: list[dict], baseline: str) -> str:
         else:
             difference, p, n = paired_test(row["per_query"][PER_QUERY], base["per_query"][PER_QUERY])
             star = " **significant**" if p < SIGNIFICANCE_LEVEL else ""
-            row[column] = f"{difference:+.4f} (p = {p:.3f}, {n} q){star}"
+            shown = "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+            row[column] = f"{difference:+.4f} ({shown}, {n} q){star}"
     return column
 
 

@@ -30,7 +30,7 @@ def test_report_marks_significant_differences_from_the_baseline_and_shows_query_
     rows = report.main(["--run_dir", str(tmp_path), "--sets", "s", "--systems", "bm25", "better", "noise"])
     marks = {r["system"]: r["nDCG@10 vs bm25"] for r in rows}
     assert marks["BM25"] == "(baseline)"
-    assert marks["better"].startswith("+0.1667 (p = 0.000, 30 q) **significant**")
+    assert marks["better"].startswith("+0.1667 (p < 0.001, 30 q) **significant**")
     assert marks["noise"] == "+0.0000 (p = 1.000, 30 q)"
     table = (tmp_path / "report.md").read_text()
     assert "| queries | nDCG@10 vs bm25 |" in table and "| 30 |" in table
