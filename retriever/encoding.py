@@ -80,10 +80,12 @@ def encode_texts(model: EncoderModel, tokenizer, texts: list[str], max_len: int,
 
 
 def encode_as_trained(model: EncoderModel, tokenizer, spec: EmbeddingSpec, texts: list[str], kind: str,
-                      batch_size: int, desc: str) -> np.ndarray:
-    """Embeddings (n, dim) of "query" or "passage" texts shaped as the spec says (template, EOS, max length)."""
-    return encode_texts(model, tokenizer, texts, spec.max_len(kind), batch_size, desc=desc,
-                        template=spec.template(kind), append_eos=spec.append_eos)[model.pooling_mode]
+                      batch_size: int, desc: str, task: Optional[str] = None, bf16: bool = False,
+                      fp16: bool = False) -> np.ndarray:
+    """Embeddings (n, dim) of "query" or "passage" texts shaped as the spec says (template with the
+    task's prefix, EOS, max length), pooled as the model pools."""
+    return encode_texts(model, tokenizer, texts, spec.max_len(kind), batch_size, bf16=bf16, fp16=fp16, desc=desc,
+                        template=spec.template(kind, task), append_eos=spec.append_eos)[model.pooling_mode]
 
 
 def load_encoder(model_dir: str, **base_model_defaults):

@@ -67,22 +67,29 @@ def ordinary_modes(root) -> None:
 
 
 @contextlib.contextmanager
-def atomic_dir(path):
+def atomic_dir(path, keep_existing: bool = False):
     """A temporary directory beside `path`, renamed onto `path` only if the block succeeds (an
-    older `path` is replaced then, never before): nothing half-written under the final name."""
+    older `path` is replaced then, never before): nothing half-written under the final name.
+
+    keep_existing: a cache built once: when another process put a complete `path` there first,
+    theirs is kept and this copy dropped."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
     try:
         yield tmp
         os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp's 0700 would keep others out
-        if path.exists():
+        if path.exists() and not keep_existing:
             old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.old."))
             os.replace(path, old / path.name)
             os.replace(tmp, path)
             shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
+        elif not path.exists():
+            try:
+                os.replace(tmp, path)
+            except OSError:
+                if not path.exists():  # not a lost race with another process
+                    raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

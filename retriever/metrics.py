@@ -40,9 +40,14 @@ def per_query_scores(qrels: Qrels, run: Run) -> dict[str, dict[str, float]]:
     return per_query
 
 
+def means(per_query: dict[str, dict[str, float]]) -> dict[str, float]:
+    """{measure: mean over the queries} of per_query_scores' values."""
+    return {name: sum(values.values()) / len(values) for name, values in per_query.items()}
+
+
 def evaluate(qrels: Qrels, run: Run) -> dict[str, float]:
     """Mean of each measure over the judged queries (see per_query_scores)."""
-    return {name: sum(values.values()) / len(values) for name, values in per_query_scores(qrels, run).items()}
+    return means(per_query_scores(qrels, run))
 
 
 # The per-query values kept in metrics.json, for paired significance tests between systems.
@@ -140,8 +145,7 @@ def report(run: dict, qrels_source, split: str, output_dir, name: str, extra: di
     qrels = load_qrels(qrels_source, split)
     check_qrels_ids(qrels, run, doc_ids)
     scores = per_query_scores(qrels, run)
-    means = {name: sum(values.values()) / len(values) for name, values in scores.items()}
-    metrics = {"system": name, **means, "queries": len(run), **(extra or {}),
+    metrics = {"system": name, **means(scores), "queries": len(run), **(extra or {}),
                "per_query": {PER_QUERY: scores[PER_QUERY]}}
     write_json(output_dir / "metrics.json", metrics)
     print(format_table([metrics], ["system", "MRR@10", "nDCG@10", "Recall@100"]))

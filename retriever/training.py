@@ -122,7 +122,7 @@ def check_output_dir(output_dir: Path, recipe: dict, overwrite: bool) -> bool:
         raise FileExistsError(f"--output_dir {output_dir}: holds a finished model; choose a new --output_dir, or pass "
                               "--overwrite_output_dir True to train over it")
     if earlier is not None and earlier != recipe:
-        differ = sorted(set(earlier) ^ set(recipe) | {k for k in set(earlier) & set(recipe) if earlier[k] != recipe[k]})
+        differ = sorted(k for k in set(earlier) | set(recipe) if earlier.get(k) != recipe.get(k))
         shown = ", ".join(f"--{k} {earlier.get(k, '(default)')} -> {recipe.get(k, '(default)')}" for k in differ)
         what = "a finished model" if finished else "checkpoints"
         raise ValueError(f"--output_dir {output_dir}: holds {what} of a run with another recipe ({shown}); rerun "

@@ -17,7 +17,7 @@ from pathlib import Path
 from retriever.arguments import EvaluateArguments
 from retriever.data import load_corpus
 from retriever.driver import make_parser, run_cli, setup_logging
-from retriever.encoding import (check_finite_embeddings, corpus_texts, device_of, embedding_meta, encode_texts,
+from retriever.encoding import (check_finite_embeddings, corpus_texts, device_of, embedding_meta, encode_as_trained,
                                 half_weights, load_encoder, split_queries, with_overrides)
 from retriever.metrics import report, to_run
 from retriever.searcher import build_index, save_embeddings, save_index, search
@@ -45,9 +45,8 @@ def main(argv=None):
     for kind, ids, texts in (("passage", p_ids, p_texts), ("query", q_ids, q_texts)):
         logger.info("encoding %d %s texts (max %d tokens) with %s on %s", len(texts), kind, spec.max_len(kind),
                     model_name, device)
-        embeddings = encode_texts(model, tokenizer, texts, spec.max_len(kind), args.batch_size, device, args.bf16,
-                                  args.fp16, desc=f"encode {kind}", template=spec.template(kind, args.task),
-                                  append_eos=spec.append_eos)[model.pooling_mode]
+        embeddings = encode_as_trained(model, tokenizer, spec, texts, kind, args.batch_size, f"encode {kind}",
+                                       args.task, args.bf16, args.fp16)
         check_finite_embeddings(embeddings, model_name)
         meta = embedding_meta(model_name, spec, model.pooling_mode, model.normalize, kind, embeddings.shape[1],
                               args.task)

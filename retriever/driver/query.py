@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from retriever.driver import make_parser, run_cli, setup_logging
-from retriever.encoding import embedding_meta, encode_texts, load_encoder
+from retriever.encoding import embedding_meta, encode_as_trained, load_encoder
 from retriever.io import atomic_write, check_counts
 from retriever.searcher import COMPATIBLE_FIELDS, check_compatible, load_index, search
 
@@ -76,8 +76,7 @@ def main(argv=None):
     if not queries:
         raise ValueError("no query: give queries after the flags, or one a line on standard input")
     model, tokenizer, spec = query_model(meta, args.model_name_or_path)
-    embeddings = encode_texts(model, tokenizer, queries, spec.query_max_len, args.batch_size, desc="encode query",
-                              template=spec.template("query"), append_eos=spec.append_eos)[model.pooling_mode]
+    embeddings = encode_as_trained(model, tokenizer, spec, queries, "query", args.batch_size, "encode query")
     check_query_model(args.model_name_or_path, spec, model, embeddings.shape[1], meta)
     if hasattr(index, "nprobe"):
         index.nprobe = meta.get("nprobe", index.nprobe)

