@@ -104,18 +104,19 @@ def run_recipe(args) -> dict:
     return json.loads(json.dumps(flags, default=str))
 
 
-def check_output_dir(output_dir: Path, recipe: dict, overwrite: bool) -> bool:
+def check_output_dir(output_dir: Path, recipe: dict, overwrite: bool, clean: bool = True) -> bool:
     """A rerun into an output dir resumes the same run only: a finished model, or checkpoints of
     another recipe, are refused (naming the flags that differ) unless --overwrite_output_dir.
-    Returns True when the dir already holds the finished model of this very recipe: nothing to train."""
-    finished = (output_dir / "embedding_spec.json").is_file() and any((output_dir / m).is_file() for m in MODEL_MARKERS)
+    Returns True when the dir already holds the finished model of this very recipe: nothing to train.
+    With overwrite, the earlier run's checkpoints and logs are removed when `clean` (rank 0 only)."""
     earlier_file = output_dir / RECIPE_FILE
-    earlier = json.loads(earlier_file.read_text()) if earlier_file.is_file() else None
     if overwrite:
         for old in [*output_dir.glob("checkpoint-*"), earlier_file, output_dir / "train_log.json",
-                    output_dir / "loss_curve.png"]:
+                    output_dir / "loss_curve.png"] if clean else []:
             shutil.rmtree(old) if old.is_dir() else old.unlink(missing_ok=True)
         return False
+    finished = (output_dir / "embedding_spec.json").is_file() and any((output_dir / m).is_file() for m in MODEL_MARKERS)
+    earlier = json.loads(earlier_file.read_text()) if earlier_file.is_file() else None
     if finished and earlier == recipe:
         return True
     if finished and earlier is None:
@@ -256,8 +257,9 @@ def train(args, build_model, build_collator, what: str = "a retriever") -> Path:
     set_seed(training_args.seed)
     output_dir = Path(training_args.output_dir)
     recipe = run_recipe(args)
-    main_process = rank() == 0  # under torchrun, rank 0 alone looks after the output dir
-    if main_process and check_output_dir(output_dir, recipe, training_args.overwrite_output_dir):
+    main_process = rank() == 0  # under torchrun, rank 0 alone writes to the output dir
+    # every rank decides (the same way) whether there is anything to train: none may wait for another
+    if check_output_dir(output_dir, recipe, training_args.overwrite_output_dir, clean=main_process):
         logger.info("%s already holds the finished model of this recipe: nothing to train "
                     "(--overwrite_output_dir True trains it again)", output_dir)
         return output_dir

@@ -92,3 +92,11 @@ def test_torchrun_trains_with_cross_device_negatives_and_grad_cache(tiny_model_d
     log = json.loads((out / "train_log.json").read_text())
     assert [e["step"] for e in log] == [1, 2]
     assert (out / "model.safetensors").is_file()
+    # the same run again: every rank sees there is nothing to train (rank 0 alone returning would
+    # leave the others waiting for it in their first all_gather)
+    weights = (out / "model.safetensors").read_bytes()
+    cmd[cmd.index("--master_port") + 1] = str(free_port())
+    again = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stderr.count("already holds the finished model of this recipe") == WORLD
+    assert (out / "model.safetensors").read_bytes() == weights

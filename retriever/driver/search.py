@@ -35,7 +35,7 @@ def main(argv=None):
     metrics = report(run, args.qrels, args.split, args.output_dir, args.name, doc_ids=p_ids)
     logger.info("wrote %s", Path(args.output_dir) / "run.trec")
     if args.save_index:
-        source = args.corpus or args.qrels
+        source = args.corpus or (args.qrels if args.qrels and Path(args.qrels).is_dir() else None)
         if source is None or not Path(source).exists():
             raise ValueError("--save_index needs the corpus texts: give --corpus BEIR_DIR (or corpus.jsonl)")
         docs = load_corpus(source) if Path(source).is_dir() else load_corpus("", corpus_file=source)

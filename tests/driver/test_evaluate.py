@@ -119,3 +119,23 @@ def test_query_on_a_directory_that_is_not_an_index_says_how_to_make_one(tmp_path
     assert run_cli(lambda: query.main(["--index_dir", str(tmp_path), "apple"])) == 2
     err = capsys.readouterr().err
     assert "not a saved index (no index.faiss" in err and "driver.evaluate" in err
+
+
+def test_search_saves_an_index_of_the_texts_it_is_told_and_names_what_is_missing(tiny_model_dir, echo_beir, tmp_path,
+                                                                               capsys):
+    for extra in ([], ["--encode_is_query"]):
+        encode.main(["--model_name_or_path", tiny_model_dir, "--data_dir", str(echo_beir), *extra,
+                     "--output_file", str(tmp_path / ("queries.npz" if extra else "corpus.npz"))])
+    flags = ["--query_embeddings", str(tmp_path / "queries.npz"), "--corpus_embeddings", str(tmp_path / "corpus.npz"),
+             "--save_index", "True"]
+    # qrels given as a TSV file: the corpus texts are not there, and --corpus is asked for
+    code = run_cli(lambda: search.main([*flags, "--qrels", str(echo_beir / "qrels" / "test.tsv"),
+                                        "--output_dir", str(tmp_path / "tsv")]))
+    assert code == 2 and "--save_index needs the corpus texts: give --corpus" in capsys.readouterr().err
+    assert not (tmp_path / "tsv" / "index").exists()
+    search.main([*flags, "--qrels", str(echo_beir / "qrels" / "test.tsv"), "--corpus", str(echo_beir / "corpus.jsonl"),
+                 "--output_dir", str(tmp_path / "s")])
+    _, doc_ids, meta, docs = load_index(tmp_path / "s" / "index")
+    assert len(doc_ids) == 28 and meta["kind"] == "passage" and docs["d3-0"]["title"]
+    question = f"{docs['d3-0']['title']} {docs['d3-0']['text']}"
+    assert query.main(["--index_dir", str(tmp_path / "s" / "index"), "--top_k", "1", question])[0]["doc_id"] == "d3-0"
