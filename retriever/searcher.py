@@ -13,7 +13,7 @@ from typing import Optional
 import faiss
 import numpy as np
 
-from retriever.io import DataError, atomic_dir, atomic_write, read_jsonl, write_json
+from retriever.io import DataError, atomic_dir, atomic_write, read_jsonl, require_id, write_json
 
 
 def save_embeddings(path, embeddings: np.ndarray, ids: list[str], meta: dict) -> None:
@@ -156,8 +156,9 @@ def load_index(index_dir):
                         f"{INDEX_FORMAT}; save the index again")
     docs, doc_ids = {}, []
     for line_no, record in read_jsonl(index_dir / INDEX_DOCS_FILE):
-        doc_ids.append(record["_id"])
-        docs[record["_id"]] = {"title": record.get("title", ""), "text": record.get("text", "")}
+        doc_id = require_id(record, "_id", f"{index_dir / INDEX_DOCS_FILE}:{line_no}")
+        doc_ids.append(doc_id)
+        docs[doc_id] = {"title": record.get("title", ""), "text": record.get("text", "")}
     try:
         index = faiss.read_index(str(index_dir / INDEX_FILE))
     except RuntimeError as e:

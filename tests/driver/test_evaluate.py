@@ -139,3 +139,30 @@ def test_search_saves_an_index_of_the_texts_it_is_told_and_names_what_is_missing
     assert len(doc_ids) == 28 and meta["kind"] == "passage" and docs["d3-0"]["title"]
     question = f"{docs['d3-0']['title']} {docs['d3-0']['text']}"
     assert query.main(["--index_dir", str(tmp_path / "s" / "index"), "--top_k", "1", question])[0]["doc_id"] == "d3-0"
+
+
+def test_query_encodes_free_text_with_the_index_own_template_not_the_models_default(tiny_model_dir, echo_beir,
+                                                                                    tmp_path):
+    out = tmp_path / "e"
+    evaluate.main(["--model_name_or_path", tiny_model_dir, "--data_dir", str(echo_beir), "--output_dir", str(out),
+                   "--query_template", "what is {text}", "--query_max_len", "24", "--append_eos", "False"])
+    with np.load(out / "emb" / "queries.npz") as q, np.load(out / "emb" / "corpus.npz") as p:
+        ids, q_emb, p_emb = q["ids"].tolist(), q["embeddings"], p["embeddings"]
+    queries = {r["_id"]: r["text"] for r in map(json.loads, (echo_beir / "queries.jsonl").read_text().splitlines())}
+    row = ids.index("q-d3-0")
+    expected = float((q_emb[row] @ p_emb.T).max())  # the evaluate run's own query vector, scored over the corpus
+    top = query.main(["--index_dir", str(out / "index"), "--top_k", "1", queries["q-d3-0"]])[0]
+    assert top["score"] == pytest.approx(expected, abs=1e-5)
+
+
+def test_a_damaged_saved_index_is_named_with_its_file_and_line(tiny_model_dir, echo_beir, tmp_path, capsys):
+    evaluate.main(["--model_name_or_path", tiny_model_dir, "--data_dir", str(echo_beir), "--output_dir",
+                   str(tmp_path / "e")])
+    docs = tmp_path / "e" / "index" / "docs.jsonl"
+    lines = docs.read_text().splitlines()
+    docs.write_text("\n".join([lines[0], '{"title": "x", "text": "y"}', *lines[2:]]) + "\n")
+    assert run_cli(lambda: query.main(["--index_dir", str(tmp_path / "e" / "index"), "apple"])) == 2
+    assert f"{docs}:2: missing field '_id'" in capsys.readouterr().err
+    docs.write_text("\n".join(lines[:-1]) + "\n")  # a document short of the index's vectors
+    assert run_cli(lambda: query.main(["--index_dir", str(tmp_path / "e" / "index"), "apple"])) == 2
+    assert "the index holds 28 vectors, docs.jsonl 27 documents" in capsys.readouterr().err
