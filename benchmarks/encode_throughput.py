@@ -15,11 +15,12 @@ import numpy as np
 import torch
 
 from common import sync, where
-from retriever.collator import format_text, tokenize
+from retriever.text import format_text, tokenize
 from retriever.data import load_corpus
 from retriever.encoding import autocast, encode_texts, half_weights
 from retriever.modeling import EncoderModel
-from retriever.modeling.loading import best_device, load_tokenizer, resolve_model_path
+from retriever.modeling.loading import best_device, load_tokenizer
+from retriever.resolve import resolve_model_path
 
 
 def timed(fn, device: str) -> tuple[float, np.ndarray]:
@@ -51,7 +52,7 @@ def main():
     model = half_weights(EncoderModel.load(path).to(device).eval(), device, a.bf16, False)
 
     def ours():
-        return encode_texts(model, tokenizer, texts, a.max_len, a.batch_size, device, a.bf16)[model.pooling_mode]
+        return encode_texts(model, tokenizer, texts, a.max_len, a.batch_size, device, a.bf16)[model.spec.pooling]
 
     # Same work for the baseline: the same tokens ending in EOS, last-token pooling, L2 norm.
     # Plain text in, hidden states out: sentence-transformers 6 would otherwise wrap every

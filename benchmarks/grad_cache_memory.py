@@ -63,7 +63,7 @@ def run_mode(a) -> dict:
     batch = TrainCollator(tokenizer, EmbeddingSpec(query_max_len=a.query_len, passage_max_len=a.passage_len))([dataset[i] for i in range(a.batch)])
     batch = {side: {k: v.to(device) for k, v in b.items()} for side, b in batch.items()}
     torch.manual_seed(0)
-    model = EncoderModel.build(ModelArguments(model_name_or_path=a.model, lora=a.lora)).to(device).train()
+    model = EncoderModel.build(EmbeddingSpec(base_model=a.model), ModelArguments(lora=a.lora)).to(device).train()
 
     def step():
         if a.mode == "plain":
@@ -71,7 +71,7 @@ def run_mode(a) -> dict:
             loss.backward()
         else:
             loss = grad_cache_step(model.encode_query, model.encode_passage,
-                                   lambda q, p: model.loss_from_reps(q, p)[0],
+                                   lambda q, p: model.loss(model, q, p)[0],
                                    batch["query"], batch["passage"], a.q_chunk, a.p_chunk)
         return float(loss)
 

@@ -11,7 +11,7 @@ import json
 
 import numpy as np
 
-from retriever.collator import join_title
+from retriever.text import join_title
 from retriever.data import load_corpus, load_queries
 from retriever.searcher import load_corpus_shards, load_embeddings
 

@@ -62,7 +62,7 @@ def main():
 
     # bare loop
     torch.manual_seed(0)
-    model = EncoderModel.build(ModelArguments(model_name_or_path=a.model)).to(device).train()
+    model = EncoderModel.build(EmbeddingSpec(base_model=a.model), ModelArguments()).to(device).train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-5)
     autocast = torch.autocast(device, dtype=torch.bfloat16, enabled=a.bf16)
     def bare_step(batch):
@@ -87,7 +87,7 @@ def main():
     # ours: RetrieverTrainer with the same batches (sequential sampler, no shuffling)
     opt = None  # frees the bare loop's optimizer state before ours is built
     torch.manual_seed(0)
-    model = EncoderModel.build(ModelArguments(model_name_or_path=a.model))
+    model = EncoderModel.build(EmbeddingSpec(base_model=a.model), ModelArguments())
     timer = StepTimer(device)
     args = RetrieverTrainingArguments(output_dir="/tmp/bench-train", max_steps=a.steps + 1,
                                       per_device_train_batch_size=a.batch, learning_rate=1e-5,

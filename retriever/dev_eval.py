@@ -8,12 +8,11 @@ set small (a few hundred documents): make one with `retriever.driver.subset`.
 import logging
 from dataclasses import dataclass
 
-from retriever.collator import join_title
 from retriever.data import load_corpus, load_qrels, load_queries
 from retriever.encoding import encode_as_trained
 from retriever.metrics import evaluate, to_run
 from retriever.searcher import build_index, search
-from retriever.spec import EmbeddingSpec
+from retriever.text import join_title
 
 logger = logging.getLogger(__name__)
 DEV_MEASURES = ("MRR@10", "nDCG@10")
@@ -53,13 +52,13 @@ class DevSet:
                    {q: qrels[q] for q in query_ids})
 
 
-def evaluate_retriever(model, tokenizer, spec: EmbeddingSpec, dev: DevSet, batch_size: int) -> dict[str, float]:
+def evaluate_retriever(model, tokenizer, dev: DevSet, batch_size: int) -> dict[str, float]:
     """{"MRR@10", "nDCG@10"} of the model on the dev set; the model is left in the mode it was in."""
     was_training = model.training
     model.eval()
     try:
         def embed(texts, kind):
-            return encode_as_trained(model, tokenizer, spec, texts, kind, batch_size, desc=f"dev set: {kind} texts")
+            return encode_as_trained(model, tokenizer, texts, kind, batch_size, desc=f"dev set: {kind} texts")
 
         index = build_index(embed(dev.docs, "passage"))
         scores, rows = search(index, embed(dev.queries, "query"), depth=100)

@@ -42,3 +42,13 @@ def gather_with_grad(local: torch.Tensor) -> torch.Tensor:
     dist.all_gather(parts, local.detach().contiguous())
     parts[dist.get_rank()] = local
     return torch.cat(parts)  # (n * batch, dim)
+
+
+def gather(local: torch.Tensor) -> torch.Tensor:
+    """Concatenate `local` from every rank (rank order), without gradient (teacher scores)."""
+    n = world_size()
+    if n == 1:
+        return local
+    parts = [torch.empty_like(local) for _ in range(n)]
+    dist.all_gather(parts, local.contiguous())
+    return torch.cat(parts)

@@ -1,11 +1,10 @@
 """Texts -> embeddings with a retriever: the library behind encode, mine and the benchmarks.
 
-Texts are shaped by `collator.tokenize` (template, truncation, EOS), sorted by
+Texts are shaped by `text.tokenize` (template, truncation, EOS), sorted by
 length so little compute goes to padding, encoded in batches on the model's
 device, and returned in their original order.
 """
 import contextlib
-import dataclasses
 import logging
 from pathlib import Path
 from typing import Optional
@@ -14,16 +13,15 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from retriever.collator import join_title, pad, tokenize
-from retriever.data import load_corpus, load_qrels, load_queries
-from retriever.modeling import EncoderModel
-from retriever.modeling.loading import best_device, load_tokenizer, weights_fingerprint
-from retriever.spec import PLACEHOLDER, EmbeddingSpec, read_spec
+from retriever.collator import pad
+from retriever.data import load_qrels, load_queries
+from retriever.modeling.encoder import EncoderModel
+from retriever.modeling.loading import best_device, load_tokenizer
+from retriever.resolve import weights_fingerprint
+from retriever.spec import MODEL_FIELDS, PLACEHOLDER, TEXT_FIELDS, EmbeddingSpec, read_spec
+from retriever.text import join_title, tokenize
 
 logger = logging.getLogger(__name__)
-# The text settings a user may give for a base model (or to override a trained model's own).
-TEXT_FIELDS = ("query_template", "passage_template", "query_prefix", "passage_prefix", "append_eos",
-               "query_max_len", "passage_max_len")
 
 
 def autocast(device: str, bf16: bool, fp16: bool):
@@ -47,11 +45,11 @@ def encode_texts(model: EncoderModel, tokenizer, texts: list[str], max_len: int,
                  append_eos: bool = True) -> dict[str, np.ndarray]:
     """{pooling: embeddings (n, dim) float32 in the order of `texts`}; default: the model's pooling.
 
-    Texts are shaped by `collator.tokenize` (template, truncation, EOS). `device`
+    Texts are shaped by `text.tokenize` (template, truncation, EOS). `device`
     defaults to the one the model is on."""
     if not texts:
         raise ValueError("encode_texts: no texts to encode")
-    poolings = poolings or [model.pooling_mode]
+    poolings = poolings or [model.spec.pooling]
     device = device or device_of(model)
     token_ids = tokenize(tokenizer, texts, max_len, template, append_eos)
     order = sorted(range(len(texts)), key=lambda i: -len(token_ids[i]))  # longest first: OOM shows at once
@@ -79,30 +77,31 @@ def encode_texts(model: EncoderModel, tokenizer, texts: list[str], max_len: int,
     return out
 
 
-def encode_as_trained(model: EncoderModel, tokenizer, spec: EmbeddingSpec, texts: list[str], kind: str,
-                      batch_size: int, desc: str, task: Optional[str] = None, bf16: bool = False,
-                      fp16: bool = False) -> np.ndarray:
-    """Embeddings (n, dim) of "query" or "passage" texts shaped as the spec says (template with the
-    task's prefix, EOS, max length), pooled as the model pools."""
+def encode_as_trained(model: EncoderModel, tokenizer, texts: list[str], kind: str, batch_size: int, desc: str,
+                      task: Optional[str] = None, bf16: bool = False, fp16: bool = False) -> np.ndarray:
+    """Embeddings (n, dim) of "query" or "passage" texts shaped as the model's spec says (template with
+    the task's prefix, EOS, max length), pooled as the model pools."""
+    spec = model.spec
     return encode_texts(model, tokenizer, texts, spec.max_len(kind), batch_size, bf16=bf16, fp16=fp16, desc=desc,
-                        template=spec.template(kind, task), append_eos=spec.append_eos)[model.pooling_mode]
+                        template=spec.template(kind, task), append_eos=spec.append_eos)[spec.pooling]
 
 
-def load_encoder(model_dir: str, **base_model_defaults):
-    """(model on the best device, in eval mode; tokenizer; the model's EmbeddingSpec).
-
-    A trained model is used as its spec says; a base model with the spec's defaults and
-    the given overrides (pooling="mean", padding_side="left", ...)."""
-    given = {name: value for name, value in base_model_defaults.items() if value is not None}
+def load_encoder(model_dir: str, flags=None):
+    """(model on the best device, in eval mode; tokenizer): a trained model as its spec says, with the
+    text flags given (SpecArguments, not None) applied over it; a base model with the spec's defaults
+    and every flag given. The model's spec is `model.spec`."""
+    given = {name: getattr(flags, name) for name in MODEL_FIELDS + TEXT_FIELDS
+             if flags is not None and getattr(flags, name, None) is not None}
     spec = read_spec(model_dir, **given)
-    differ = {name: value for name, value in given.items() if getattr(spec, name) != value}
+    differ = {name: given[name] for name in MODEL_FIELDS if name in given and getattr(spec, name) != given[name]}
     if differ:  # a trained model pools only as it was trained
         logger.warning("%s was trained with %s; ignoring %s", model_dir,
                        ", ".join(f"{name} {getattr(spec, name)}" for name in differ),
                        ", ".join(f"--{name} {value}" for name, value in differ.items()))
+    spec = spec.with_given({name: value for name, value in given.items() if name in TEXT_FIELDS})
     tokenizer = load_tokenizer(model_dir, spec.padding_side)
     model = EncoderModel.load(model_dir, spec)
-    return model.to(best_device()).eval(), tokenizer, spec
+    return model.to(best_device()).eval(), tokenizer
 
 
 def device_of(model) -> str:
@@ -125,22 +124,14 @@ def corpus_texts(docs: list[dict]) -> tuple[list[str], list[str]]:
     return [d["id"] for d in docs], [join_title(d["text"], d["title"]) for d in docs]
 
 
-def with_overrides(spec: EmbeddingSpec, args) -> EmbeddingSpec:
-    """The model's spec with the text flags of `args` that were given (not None) applied."""
-    given = {name: getattr(args, name) for name in TEXT_FIELDS if getattr(args, name) is not None}
-    return dataclasses.replace(spec, **given)
-
-
-def embedding_meta(model_name: str, spec: EmbeddingSpec, pooling: str, normalize: bool, kind: str, dim: int,
-                   task: Optional[str] = None, shard=(0, 1)) -> dict:
-    """What an embeddings file (or a saved index) records of how it was made: search compares it
-    (searcher.COMPATIBLE_FIELDS) before it puts queries and passages together."""
+def embedding_meta(model_name: str, spec: EmbeddingSpec, kind: str, dim: int, task: Optional[str] = None,
+                   shard=(0, 1)) -> dict:
+    """What an embeddings file (or a saved index) records of how it was made: the model, its weights'
+    fingerprint and the spec's reading fields, which search compares (searcher.COMPATIBLE_FIELDS)
+    before it puts queries and passages together."""
     return {"model": str(Path(model_name).resolve()) if Path(model_name).exists() else model_name,
             "weights": weights_fingerprint(model_name), "dim": int(dim), "kind": kind,
-            "max_len": spec.max_len(kind), "template": spec.template(kind, task),
-            "query_template": spec.template("query", task), "passage_template": spec.template("passage", task),
-            "append_eos": spec.append_eos, "query_max_len": spec.query_max_len,
-            "passage_max_len": spec.passage_max_len, "pooling": pooling, "normalize": normalize,
+            "max_len": spec.max_len(kind), "template": spec.template(kind, task), **spec.reading(task),
             "padding_side": spec.padding_side, "task": task, "shard": list(shard)}
 
 

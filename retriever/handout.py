@@ -14,7 +14,7 @@ from pathlib import Path
 from retriever.io import DataError, atomic_dir
 
 ROOT = Path(__file__).resolve().parent.parent
-GRADED_FILES = ("retriever/modeling/encoder.py",)
+GRADED_FILES = ("retriever/modeling/encoder.py", "retriever/modeling/pooling.py")
 GRADED_TESTS = "tests/modeling/test_graded.py"
 # Not handed out: build outputs, caches, the generator itself and its test.
 SKIP_DIRS = {".git", ".venv", "venv", "runs", "build", "dist", "wandb", "__pycache__", ".pytest_cache"}
@@ -34,8 +34,10 @@ Hint: find that position through the attention mask, not the token ids (pad id c
 EOS id), and make it right for both padding sides: with right padding it is the number of
 real tokens - 1; with left padding it is always seq - 1.""",
     "pool-last": """\
-TODO: the same last-token position as EncoderModel.pooling, without the L2 norm
-(used by --normalize False and the re-ranker). Return (batch, hidden).""",
+TODO (graded through EncoderModel.pooling): last_hidden_state is (batch, seq, hidden),
+attention_mask is (batch, seq). Return (batch, hidden): each row's state at its last real
+token, without the L2 norm (EncoderModel.pooling adds it). hidden_at(last_hidden_state,
+positions) picks one position per row.""",
     "compute_similarity": """\
 TODO (graded): q_reps is (n_queries, dim), p_reps is (n_passages, dim). Return the
 (n_queries, n_passages) float tensor of dot products of every query with every passage,
@@ -65,8 +67,9 @@ the course grades, in `retriever/modeling/encoder.py`, class `EncoderModel`:
 | `compute_loss(self, scores, target)` | 0-dim tensor: the mean cross-entropy |
 
 Each raises `NotImplementedError` under a TODO comment that says what to return (shapes,
-dtype, hints). The module function `pool` has one more TODO (its `last` branch: the same
-position without the norm), used only beyond the homework (`--normalize False`, the re-ranker).
+dtype, hints). `last_token` in `retriever/modeling/pooling.py` has one more TODO: the last
+real token's position, without the norm; your `pooling` can call it, and `--normalize False`
+and the re-ranker use it alone.
 None of the four reads `self`: the graders call them on the class, e.g.
 `EncoderModel.pooling(None, hidden, mask)`, so keep them that way.
 
@@ -77,7 +80,7 @@ python -m pytest tests/modeling/test_graded.py
 ```
 
 Then the whole suite (`python -m pytest`) exercises training, encoding and search through your code;
-it passes once `pool`'s `last` branch is filled in too.
+it passes once `last_token` is filled in too.
 
 **Run the homework**: three scripts, in order, described in `retriever/README.md` (what each
 reads, writes and prints, its variables, the GPU and the offline CPU recipes, the W&B / PNG

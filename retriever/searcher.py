@@ -14,6 +14,8 @@ import faiss
 import numpy as np
 
 from retriever.io import DataError, atomic_dir, atomic_write, read_jsonl, require_id, write_json
+from retriever.ranking import Ranking
+from retriever.spec import EmbeddingSpec
 
 
 def save_embeddings(path, embeddings: np.ndarray, ids: list[str], meta: dict) -> None:
@@ -38,9 +40,8 @@ def load_embeddings(path) -> tuple[np.ndarray, list[str], dict]:
 
 
 # What must be equal for two embedding files to be compared: the model (its path and its
-# weights), and every setting that changes the vectors the same way for queries and passages.
-COMPATIBLE_FIELDS = ("dim", "model", "weights", "pooling", "normalize", "append_eos", "query_template",
-                     "passage_template", "query_max_len", "passage_max_len")
+# weights), and the spec's fields that change the vectors (EmbeddingSpec.reading).
+COMPATIBLE_FIELDS = ("dim", "model", "weights", *EmbeddingSpec().reading())
 # Shards of one corpus come from one encode: the kind matches too.
 SHARD_FIELDS = COMPATIBLE_FIELDS + ("kind",)
 
@@ -104,15 +105,15 @@ def build_index(embeddings: np.ndarray, index_type: str = "flat", nprobe: int = 
     return index
 
 
-def search(index, queries: np.ndarray, depth: int, batch_size: int = 256):
-    """(scores, row indices), each (n_queries, depth); -1 marks missing results."""
+def search(index, queries: np.ndarray, depth: int, batch_size: int = 256) -> Ranking:
+    """The top `depth` passages of each query by inner product."""
     depth = min(depth, index.ntotal)
     scores, rows = [], []
     for start in range(0, len(queries), batch_size):
         s, r = index.search(np.ascontiguousarray(queries[start:start + batch_size]), depth)
         scores.append(s)
         rows.append(r)
-    return np.concatenate(scores), np.concatenate(rows)
+    return Ranking(np.concatenate(scores), np.concatenate(rows))
 
 
 # ---- a saved index: FAISS file + what made it + the texts it shows ----------------------------

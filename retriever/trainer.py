@@ -20,7 +20,7 @@ from transformers.trainer import TRAINING_ARGS_NAME
 
 from retriever.grad_cache import grad_cache_step
 from retriever.io import NonFiniteLossError, check_counts, check_finite
-from retriever.modeling.loading import load_weights, non_finite_weights
+from retriever.modeling.loading import non_finite_weights
 from retriever.multitask import SelfPacedWeights, TaskBatchSampler
 
 logger = logging.getLogger(__name__)
@@ -52,9 +52,14 @@ class RetrieverTrainingArguments(TrainingArguments):
     self_paced: bool = field(default=False, metadata={
         "help": "Several tasks: weight each task's loss by its recent loss (retriever.multitask)."})
     self_paced_momentum: float = field(default=0.9, metadata={"help": "Momentum of the per-task loss averages (--self_paced)."})
-    distill_weight: float = field(default=0.0, metadata={
-        "help": "Weight of the KL term towards teacher scores (groups whose passages carry 'score')."})
-    teacher_temperature: float = field(default=1.0, metadata={"help": "Softmax temperature of teacher scores."})
+    loss: Optional[str] = field(default=None, metadata={
+        "help": "The training loss (retriever.modeling.loss.LOSSES): contrastive (the retriever's default), "
+                "distillation (contrastive + KL towards teacher scores), listwise (the re-ranker's)."})
+    distill_weight: Optional[float] = field(default=None, metadata={
+        "help": "--loss distillation: weight of the KL term towards teacher scores (groups whose passages "
+                "carry 'score'); default 1.0."})
+    teacher_temperature: Optional[float] = field(default=None, metadata={
+        "help": "--loss distillation: softmax temperature of teacher scores; default 1.0."})
     eval_data_dir: Optional[str] = field(default=None, metadata={
         "help": "A small BEIR directory: MRR@10 and nDCG@10 on its --eval_split queries before and after "
                 "training, and every --eval_steps steps (make one with retriever.driver.subset)."})
@@ -67,8 +72,9 @@ class RetrieverTrainingArguments(TrainingArguments):
             self.eval_strategy = "steps"
         super().__post_init__()
         check_counts(self, "gc_q_chunk_size", "gc_p_chunk_size", "per_device_train_batch_size")
-        if self.distill_weight < 0 or self.teacher_temperature <= 0:
-            raise ValueError("--distill_weight must be >= 0 and --teacher_temperature > 0")
+        given = [f"--{name}" for name in ("distill_weight", "teacher_temperature") if getattr(self, name) is not None]
+        if given and self.loss != "distillation":
+            raise ValueError(f"{' and '.join(given)} set the distillation loss: add --loss distillation")
 
 
 def last_complete_checkpoint(output_dir) -> Optional[str]:
@@ -111,15 +117,14 @@ class DatasetEpochCallback(TrainerCallback):
 class RetrieverTrainer(Trainer):
     """Trainer whose args are RetrieverTrainingArguments.
 
-    With a `spec` (the EmbeddingSpec of the model being trained) every checkpoint-N is
-    the same artifact as the final model (the model's own `save`: weights or LoRA
-    adapter, tokenizer, spec, sentence-transformers files), so encode and search take
-    it like a final model; resuming reads the weights back from it. With an eval_dataset
-    (a retriever.dev_eval.DevSet), `evaluate` reports MRR@10 / nDCG@10 on it.
+    For a model of this project (it carries its `spec`) every checkpoint-N is the same
+    artifact as the final model (the model's own `save`: weights or LoRA adapter, tokenizer,
+    spec, sentence-transformers files), so encode and search take it like a final model;
+    resuming reads the weights back from it. With an eval_dataset (a
+    retriever.dev_eval.DevSet), `evaluate` reports MRR@10 / nDCG@10 on it.
     """
 
-    def __init__(self, *args, spec=None, **kwargs):
-        self.spec = spec
+    def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.add_callback(DatasetEpochCallback(self.train_dataset))
         self.task_weights = SelfPacedWeights(self.args.self_paced_momentum) if self.args.self_paced else None
@@ -154,18 +159,18 @@ class RetrieverTrainer(Trainer):
         super().save_model(output_dir, _internal_call)
 
     def _save(self, output_dir: Optional[str] = None, state_dict=None):
-        if self.spec is None:
+        if not hasattr(unwrap(self.model), "spec"):
             return super()._save(output_dir, state_dict)
         output_dir = output_dir or self.args.output_dir
         if not self.args.should_save:
             return
         os.makedirs(output_dir, exist_ok=True)
         # merge_lora=False: merging would change the model that goes on training
-        unwrap(self.model).save(output_dir, self.spec, self.processing_class, merge_lora=False)
+        unwrap(self.model).save(output_dir, self.processing_class, merge_lora=False)
         torch.save(self.args, os.path.join(output_dir, TRAINING_ARGS_NAME))
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None):
-        if self.spec is None:
+        if not hasattr(unwrap(self.model), "spec"):
             return super()._load_from_checkpoint(resume_from_checkpoint, model)
         unwrap(model if model is not None else self.model).load_weights(resume_from_checkpoint)
 
@@ -174,7 +179,7 @@ class RetrieverTrainer(Trainer):
         from retriever.dev_eval import evaluate_retriever
 
         dev = eval_dataset if eval_dataset is not None else self.eval_dataset
-        scores = evaluate_retriever(unwrap(self.model), self.processing_class, self.spec, dev,
+        scores = evaluate_retriever(unwrap(self.model), self.processing_class, dev,
                                     self.args.per_device_eval_batch_size)
         metrics = {f"{metric_key_prefix}_{name}": value for name, value in scores.items()}
         logger.info("dev set at step %d: %s", self.state.global_step,
@@ -197,7 +202,7 @@ class RetrieverTrainer(Trainer):
             loss = super().training_step(model, inputs, num_items_in_batch)
         check_finite("loss", loss, self.state.global_step + 1)
         # Log the true loss: cross-device training multiplies it by the world size (see
-        # EncoderModel.loss_from_reps), which is a gradient correction, not a worse loss.
+        # modeling.loss.CrossDeviceNegatives), which is a gradient correction, not a worse loss.
         return loss / loss_scale(model)
 
     def grad_cache_training_step(self, model, inputs) -> torch.Tensor:
@@ -209,8 +214,8 @@ class RetrieverTrainer(Trainer):
         def backward(surrogate):
             self.accelerator.backward(surrogate / steps)
 
-        def loss_fn(q_reps, p_reps):
-            loss = unwrap(model).loss_from_reps(q_reps, p_reps, teacher)[0]
+        def loss_fn(q_reps, p_reps):  # the model's own loss object, on the whole batch's embeddings
+            loss = unwrap(model).loss(unwrap(model), q_reps, p_reps, teacher)[0]
             return loss * self.task_weight(task, loss)
 
         # Embedding goes through `model` (the DDP wrapper when distributed), so DDP's

@@ -1,24 +1,27 @@
-"""One training run, shared by the retriever and the re-ranker drivers: data, model,
-Trainer (resuming a killed run, evaluating on a dev set), and the saved model with its
-spec and model card."""
+"""One training run, shared by the retriever and the re-ranker drivers: data, spec, model,
+loss, Trainer (resuming a killed run, evaluating on a dev set), and the saved model with
+its spec and model card. What differs between the two is a `ModelKind`."""
 import dataclasses
 import json
 import logging
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from transformers import set_seed
 
 from retriever.arguments import DataArguments, ModelArguments
 from retriever.io import write_json
-from retriever.spec import EmbeddingSpec
+from retriever.spec import RERANKER_SPEC_FILE, SPEC_FILE, EmbeddingSpec, RerankerSpec
 from retriever.data import TrainDataset, load_train_groups
 from retriever.dev_eval import DevSet
 from retriever.distributed import rank
 from retriever.loss_log import LossLogCallback, dev_curves, quarter_means
 from retriever.modeling.loading import load_tokenizer
+from retriever.modeling.loss import build_loss
 from retriever.multitask import parse_train_file, read_task_instructions
 from retriever.trainer import RetrieverTrainer, RetrieverTrainingArguments, last_complete_checkpoint
 
@@ -45,18 +48,33 @@ def load_dataset(data_args, seed: int) -> TrainDataset:
 
 
 def embedding_spec(model_args, data_args) -> EmbeddingSpec:
-    """The spec of the model this run trains: saved with it, read back by encode, mine and rerank."""
+    """The spec of the retriever this run trains: the spec's defaults with the flags given."""
     instructions = read_task_instructions(data_args.task_instructions) if data_args.task_instructions else {}
-    return EmbeddingSpec(
-        pooling=model_args.pooling, normalize=model_args.normalize, temperature=model_args.temperature,
-        query_template=data_args.query_template, passage_template=data_args.passage_template,
-        query_prefix=data_args.query_prefix, passage_prefix=data_args.passage_prefix,
-        append_eos=data_args.append_eos, query_max_len=data_args.query_max_len,
-        passage_max_len=data_args.passage_max_len, padding_side=model_args.padding_side,
-        task_instructions=instructions, base_model=model_args.model_name_or_path)
+    return EmbeddingSpec(temperature=model_args.temperature, task_instructions=instructions,
+                         base_model=model_args.model_name_or_path).with_given(model_args)
 
 
-def fit(model, dataset, collator, training_args, tokenizer, spec: EmbeddingSpec, dev=None) -> RetrieverTrainer:
+def reranker_spec(model_args, data_args) -> RerankerSpec:
+    """The spec of the re-ranker this run trains: a pair is at most query_max_len + passage_max_len tokens."""
+    defaults = EmbeddingSpec()
+    query_max_len = model_args.query_max_len or defaults.query_max_len
+    return RerankerSpec(pooling=model_args.pooling or defaults.pooling, query_prefix=model_args.query_prefix or "",
+                        passage_prefix=model_args.passage_prefix or "", query_max_len=query_max_len,
+                        max_len=query_max_len + (model_args.passage_max_len or defaults.passage_max_len),
+                        base_model=model_args.model_name_or_path)
+
+
+@dataclass
+class ModelKind:
+    """What differs between training a retriever and a re-ranker."""
+    name: str  # "retriever" or "reranker": the model the run trains (and the losses that fit it)
+    spec: Callable  # (model_args, data_args) -> the spec of the model trained
+    model: Callable  # (spec, model_args, loss) -> the model
+    collator: Callable  # (tokenizer, spec) -> the data collator
+    default_loss: str  # --loss when not given
+
+
+def fit(model, dataset, collator, training_args, tokenizer, dev=None) -> RetrieverTrainer:
     """Train with the Trainer, resuming a killed run from its last checkpoint.
 
     With a dev set (retriever.dev_eval.DevSet), the model is evaluated on it before
@@ -64,7 +82,7 @@ def fit(model, dataset, collator, training_args, tokenizer, spec: EmbeddingSpec,
     """
     output_dir = Path(training_args.output_dir)
     trainer = RetrieverTrainer(model=model, args=training_args, train_dataset=dataset, eval_dataset=dev,
-                               data_collator=collator, processing_class=tokenizer, spec=spec,
+                               data_collator=collator, processing_class=tokenizer,
                                callbacks=[LossLogCallback(str(output_dir))])
     resume = training_args.resume_from_checkpoint
     if resume is None and output_dir.is_dir():
@@ -84,7 +102,6 @@ def fit(model, dataset, collator, training_args, tokenizer, spec: EmbeddingSpec,
 MODEL_MARKERS = ("config.json", "adapter_config.json")
 
 
-POOLING_NAMES = {"last": "last-token", "mean": "mean", "cls": "first-token"}
 # Flags that name places or runs, not the recipe: left out of the model card's recipe table.
 NOT_RECIPE = {"output_dir", "logging_dir", "run_name", "train_data", "train_files", "model_name_or_path"}
 
@@ -115,7 +132,7 @@ def check_output_dir(output_dir: Path, recipe: dict, overwrite: bool, clean: boo
                     output_dir / "loss_curve.png"] if clean else []:
             shutil.rmtree(old) if old.is_dir() else old.unlink(missing_ok=True)
         return False
-    finished = (output_dir / "embedding_spec.json").is_file() and any((output_dir / m).is_file() for m in MODEL_MARKERS)
+    finished = any((output_dir / f).is_file() for f in (SPEC_FILE, RERANKER_SPEC_FILE)) and any((output_dir / m).is_file() for m in MODEL_MARKERS)
     earlier = json.loads(earlier_file.read_text()) if earlier_file.is_file() else None
     if finished and earlier == recipe:
         return True
@@ -143,7 +160,7 @@ def non_default_flags(*dataclass_args) -> dict:
     return changed
 
 
-def model_card(args, spec: EmbeddingSpec, n_groups: int, history: list[dict]) -> str:
+def model_card(args, spec, n_groups: int, history: list[dict]) -> str:
     """README.md of a trained model: what it is, what it was trained on and how, its final loss,
     and its dev-set metrics when the run evaluated."""
     model_args, data_args, training_args = args
@@ -155,10 +172,7 @@ def model_card(args, spec: EmbeddingSpec, n_groups: int, history: list[dict]) ->
 
 - base model: `{model_args.model_name_or_path}`
 - training data: `{data}` ({n_groups} query groups of {data_args.train_group_size} passages)
-- embedding: {POOLING_NAMES[spec.pooling]} pooling{", L2-normalised" if spec.normalize else ""}; \
-similarity = q · p / {spec.temperature}
-- text: query template `{spec.template("query")}`, passage template `{spec.template("passage")}`, \
-EOS appended: {spec.append_eos}; at most {spec.query_max_len} / {spec.passage_max_len} tokens
+{spec.describe()}
 - training: {len(losses)} logged steps; final loss {losses[-1] if losses else float("nan"):.4f} \
 (mean of the first quarter of steps {first:.4f}, of the last quarter {last:.4f}); \
 curve in `loss_curve.png`, every step in `train_log.json`
@@ -216,7 +230,7 @@ On `{training_args.eval_data_dir}`, split `{training_args.eval_split}` (step 0 =
 """
 
 
-def save_trained(model, tokenizer, spec: EmbeddingSpec, merge_lora: bool, output_dir: Path, card: str = "") -> None:
+def save_trained(model, tokenizer, merge_lora: bool, output_dir: Path, card: str = "") -> None:
     """The model's artifact (model.save: weights, tokenizer, spec, sentence-transformers files) and its card.
 
     Everything is written to a temporary directory first and then renamed into
@@ -227,7 +241,7 @@ def save_trained(model, tokenizer, spec: EmbeddingSpec, merge_lora: bool, output
         shutil.rmtree(stale, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(dir=output_dir, prefix=".saving-"))
     try:
-        model.save(str(tmp), spec, tokenizer, merge_lora=merge_lora)
+        model.save(str(tmp), tokenizer, merge_lora=merge_lora)
         if card:
             (tmp / "README.md").write_text(card, encoding="utf-8")
         for name in sorted(os.listdir(tmp), key=lambda name: name in MODEL_MARKERS):
@@ -247,12 +261,8 @@ def read_history(output_dir: Path, trainer) -> list[dict]:
     return json.loads(path.read_text()) if path.is_file() else trainer.state.log_history
 
 
-def train(args, build_model, build_collator, what: str = "a retriever") -> Path:
-    """The training run both drivers share: data, model, Trainer, and (rank 0) the saved model.
-
-    build_model(model_args, training_args) and build_collator(tokenizer, spec)
-    are what differs between the retriever and the re-ranker.
-    """
+def train(args, kind: ModelKind) -> Path:
+    """The training run both drivers share: data, spec, model, Trainer, and (rank 0) the saved model."""
     model_args, data_args, training_args = args
     set_seed(training_args.seed)
     output_dir = Path(training_args.output_dir)
@@ -264,24 +274,25 @@ def train(args, build_model, build_collator, what: str = "a retriever") -> Path:
                     "(--overwrite_output_dir True trains it again)", output_dir)
         return output_dir
 
-    # bad data, an unreachable hub or a missing model are reported before anything is written
+    # bad flags, bad data, an unreachable hub or a missing model are reported before anything is written
+    spec = kind.spec(model_args, data_args)
+    loss = build_loss(training_args.loss or kind.default_loss, training_args, kind.name)
     dataset = load_dataset(data_args, training_args.seed)
     dev = DevSet.load(training_args.eval_data_dir, training_args.eval_split) if training_args.eval_data_dir else None
-    tokenizer = load_tokenizer(model_args.model_name_or_path, model_args.padding_side)
-    spec = embedding_spec(model_args, data_args)
-    collator = build_collator(tokenizer, spec)
-    model = build_model(model_args, training_args)
-    logger.info("training %s on %d groups of %d passages; base model %s",
-                what, len(dataset), data_args.train_group_size, model_args.model_name_or_path)
+    tokenizer = load_tokenizer(model_args.model_name_or_path, getattr(spec, "padding_side", "right"))
+    collator = kind.collator(tokenizer, spec)
+    model = kind.model(spec, model_args, loss)
+    logger.info("training a %s on %d groups of %d passages; base model %s",
+                kind.name, len(dataset), data_args.train_group_size, model_args.model_name_or_path)
     created = not output_dir.exists()
     output_dir.mkdir(parents=True, exist_ok=True)
     try:
         if main_process:
             write_json(output_dir / RECIPE_FILE, recipe)
-        trainer = fit(model, dataset, collator, training_args, tokenizer, spec, dev)
+        trainer = fit(model, dataset, collator, training_args, tokenizer, dev)
         if main_process and trainer.is_world_process_zero():  # under torchrun, rank 0 writes the model
-            card = model_card(args, spec, len(dataset), read_history(output_dir, trainer))
-            save_trained(model, tokenizer, spec, model_args.merge_lora, output_dir, card)
+            card = model_card(args, model.spec, len(dataset), read_history(output_dir, trainer))
+            save_trained(model, tokenizer, model_args.merge_lora, output_dir, card)
     except BaseException:
         if created and output_dir.is_dir() and not any(output_dir.iterdir()):
             output_dir.rmdir()  # a run that failed before writing anything leaves no empty directory

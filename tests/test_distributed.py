@@ -11,7 +11,9 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from retriever.distributed import gather_with_grad
-from retriever.modeling import EncoderModel
+from retriever.modeling.encoder import EncoderModel
+from retriever.modeling.loss import ContrastiveLoss, CrossDeviceNegatives
+from retriever.spec import EmbeddingSpec
 from retriever.modeling.loading import load_base_model
 
 REPO = Path(__file__).resolve().parents[1]
@@ -26,8 +28,8 @@ def free_port() -> int:
 
 def make_model(model_dir, cross_device):
     torch.manual_seed(0)
-    return EncoderModel(load_base_model(model_dir), pooling_mode="last", temperature=0.05,
-                        negatives_cross_device=cross_device)
+    loss = CrossDeviceNegatives(ContrastiveLoss()) if cross_device else ContrastiveLoss()
+    return EncoderModel(load_base_model(model_dir), EmbeddingSpec(pooling="last", temperature=0.05), loss)
 
 
 def rows(batch, start, stop):

@@ -7,7 +7,7 @@ from retriever.encoding import encode_texts, load_encoder
 
 
 def test_length_sorted_batches_equal_one_text_at_a_time_in_input_order(tiny_model_dir):
-    model, tokenizer, _ = load_encoder(tiny_model_dir)
+    model, tokenizer = load_encoder(tiny_model_dir)
     # lengths deliberately out of order, so sorting moves every text
     texts = ["alpha beta " * n + "</s>" for n in (3, 9, 1, 6, 12, 2, 7)]
     batched = encode_texts(model, tokenizer, texts, max_len=64, batch_size=3)["last"]
@@ -18,7 +18,7 @@ def test_length_sorted_batches_equal_one_text_at_a_time_in_input_order(tiny_mode
 
 
 def test_encode_texts_refuses_an_empty_list(tiny_model_dir):
-    model, tokenizer, _ = load_encoder(tiny_model_dir)
+    model, tokenizer = load_encoder(tiny_model_dir)
     with pytest.raises(ValueError, match="no texts"):
         encode_texts(model, tokenizer, [], max_len=16, batch_size=4)
 

@@ -16,8 +16,8 @@ from retriever.modeling import EncoderModel
 
 def tiny_encoder(model_dir, **model_kwargs):
     torch.manual_seed(0)
-    args = ModelArguments(model_name_or_path=model_dir, pooling="last", temperature=0.05, **model_kwargs)
-    return EncoderModel.build(args).train()
+    spec = EmbeddingSpec(base_model=model_dir, pooling="last", temperature=0.05)
+    return EncoderModel.build(spec, ModelArguments(**model_kwargs)).train()
 
 
 def batch_of(tokenizer, groups_file, n_queries=5, group_size=3):
@@ -41,7 +41,7 @@ def chunked(model, batch, q_chunk, p_chunk, seed=0):
     model.zero_grad()
     torch.manual_seed(seed)
     loss = grad_cache_step(model.encode_query, model.encode_passage,
-                           lambda q, p: model.loss_from_reps(q, p)[0],
+                           lambda q, p: model.loss(model, q, p)[0],
                            batch["query"], batch["passage"], q_chunk, p_chunk)
     return loss, grads(model)
 

@@ -1,6 +1,5 @@
 """Multi-task training: task prefixes, one-task batches, self-paced weights, distillation."""
 import json
-import math
 
 import numpy as np
 import pytest
@@ -11,9 +10,6 @@ from retriever.spec import EmbeddingSpec
 from retriever.data import TrainDataset, load_train_groups
 from retriever.driver import encode, train
 from retriever.io import DataError
-from retriever.modeling import EncoderModel
-from retriever.modeling.loading import load_base_model
-from retriever.modeling.loss import distillation_loss, own_group_scores
 from retriever.multitask import SelfPacedWeights, TaskBatchSampler, read_task_instructions
 from retriever.trainer import RetrieverTrainer, RetrieverTrainingArguments
 
@@ -60,36 +56,6 @@ def test_collator_applies_each_task_prefix_and_carries_teacher_scores(tokenizer)
     assert "task" not in mixed and "teacher_scores" not in mixed
 
 
-def test_distillation_adds_weighted_kl_to_the_contrastive_loss(tiny_model_dir):
-    model = EncoderModel(load_base_model(tiny_model_dir), temperature=0.05, distill_weight=0.5,
-                         teacher_temperature=2.0)
-    q, p = torch.nn.functional.normalize(torch.randn(2, 8), dim=-1), torch.nn.functional.normalize(torch.randn(6, 8), dim=-1)
-    teacher = torch.randn(2, 3)
-    loss, _ = model.loss_from_reps(q, p, teacher)
-    contrastive = torch.nn.functional.cross_entropy(q @ p.T / 0.05, torch.tensor([0, 3]))  # groups of 3
-    expected = contrastive + 0.5 * distillation_loss(own_group_scores(q, p, 0.05), teacher, 2.0)
-    torch.testing.assert_close(loss, expected)
-    assert own_group_scores(q, p, 1.0)[1, 2] == pytest.approx(float(q[1] @ p[5]))
-    torch.testing.assert_close(model.loss_from_reps(q, p)[0], contrastive)
-
-
-def test_distillation_loss_on_a_hand_computed_example(tiny_model_dir):
-    # student scores [0, ln 3] -> softmax [1/4, 3/4]; teacher [0, 0] -> [1/2, 1/2]
-    # KL(teacher || student) = 1/2 ln(2) + 1/2 ln(2/3) = 1/2 ln(4/3)
-    student, teacher = torch.tensor([[0.0, math.log(3.0)]]), torch.tensor([[0.0, 0.0]])
-    assert distillation_loss(student, teacher, 1.0).item() == pytest.approx(0.5 * math.log(4 / 3), rel=1e-6)
-    # teacher [2, 0] at temperature 2 -> softmax [e/(e+1), 1/(e+1)]
-    t = [math.e / (math.e + 1), 1 / (math.e + 1)]
-    kl = t[0] * math.log(t[0] / 0.25) + t[1] * math.log(t[1] / 0.75)
-    assert distillation_loss(student, torch.tensor([[2.0, 0.0]]), 2.0).item() == pytest.approx(kl, rel=1e-6)
-    # through the model: one query, its group [p0, p1], temperature 1, weight 0.5
-    model = EncoderModel(load_base_model(tiny_model_dir), temperature=1.0, distill_weight=0.5)
-    q, p = torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 1.0], [math.log(3.0), 0.0]])  # scores [0, ln 3]
-    loss, _ = model.loss_from_reps(q, p, teacher)
-    contrastive = math.log(1 + 3)  # -log softmax(...)[0] = -log(1/4)
-    assert loss.item() == pytest.approx(contrastive + 0.5 * 0.5 * math.log(4 / 3), rel=1e-6)
-
-
 def task_files(tiny_groups, tmp_path):
     groups = load_train_groups(str(tiny_groups))
     for g in groups:  # teacher scores: positive high
@@ -119,7 +85,7 @@ def test_multi_task_training_logs_task_weights_and_encode_uses_task_prefixes(tin
                                                                            tiny_beir, tmp_path):
     out = tmp_path / "model"
     train.main(["--model_name_or_path", tiny_model_dir, "--train_files", *task_files(tiny_groups, tmp_path),
-                "--task_instructions", str(tmp_path / "tasks.json"), "--self_paced", "--distill_weight", "0.5",
+                "--task_instructions", str(tmp_path / "tasks.json"), "--self_paced", "--loss", "distillation", "--distill_weight", "0.5",
                 "--output_dir", str(out), "--max_steps", "4", "--per_device_train_batch_size", "4",
                 "--train_group_size", "3", "--query_max_len", "8", "--passage_max_len", "12"])
     log = json.loads((out / "train_log.json").read_text())

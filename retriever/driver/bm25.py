@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 
 from retriever.bm25 import BM25Index
-from retriever.collator import format_text
+from retriever.text import format_text
 from retriever.data import load_corpus, load_qrels, load_queries
 from retriever.io import check_counts
 from retriever.metrics import report, to_run
@@ -36,7 +36,7 @@ def main(argv=None):
     queries = load_queries(args.data_dir)
     query_ids = [q for q in load_qrels(args.data_dir, args.split) if q in queries]
     index = BM25Index([format_text(d["text"], title=d["title"]) for d in docs])
-    rows, scores = index.search([queries[q] for q in query_ids], args.depth)
+    scores, rows = index.search([queries[q] for q in query_ids], args.depth)
     doc_ids = [d["id"] for d in docs]
     run = to_run(query_ids, doc_ids, scores, rows)
     seconds = round(time.perf_counter() - start, 1)

@@ -7,6 +7,7 @@ Writes one .npz per call: `embeddings` (n, dim) float32, `ids`, and `meta`
 (model, dim, ...) that search checks. Texts are sorted by length before batching
 so little compute goes to padding; the original order is restored on output.
 """
+import dataclasses
 import logging
 import sys
 
@@ -15,7 +16,7 @@ import numpy as np
 from retriever.arguments import EncodeArguments
 from retriever.data import load_corpus
 from retriever.encoding import (check_finite_embeddings, corpus_texts, device_of, embedding_meta, encode_texts,
-                                half_weights, load_encoder, split_queries, with_overrides)
+                                half_weights, load_encoder, split_queries)
 from retriever.searcher import save_embeddings
 from retriever.driver import make_parser, run_cli, setup_logging
 
@@ -45,23 +46,22 @@ def main(argv=None):
         source = (f"qrels/{args.split}.tsv of {args.data_dir}" if args.encode_is_query
                   else f"shard {args.shard_id} of {args.data_dir}")
         raise ValueError(f"nothing to encode: no {kind} texts in {source}")
-    model, tokenizer, spec = load_encoder(model_dir, pooling=args.pooling, normalize=args.normalize,
-                                          padding_side=args.padding_side)
+    model, tokenizer = load_encoder(model_dir, args)
     device = device_of(model)
     model = half_weights(model, device, args.bf16, args.fp16)
-    spec = with_overrides(spec, args)
+    spec = model.spec
     template, max_len = spec.template(kind, args.task), spec.max_len(kind)
     logger.info("encoding %d %s texts (max %d tokens) with %s on %s", len(texts), kind, max_len, model_dir, device)
 
-    poolings = args.poolings.split(",") if args.poolings else [model.pooling_mode]
+    poolings = args.poolings.split(",") if args.poolings else [spec.pooling]
     by_pooling = encode_texts(model, tokenizer, texts, max_len, args.batch_size, device, args.bf16, args.fp16,
                               desc=f"encode {kind}", poolings=poolings, template=template, append_eos=spec.append_eos)
     for embeddings in by_pooling.values():
         check_finite_embeddings(embeddings, model_dir)
     outputs = []
     for pooling, embeddings in by_pooling.items():
-        meta = embedding_meta(model_dir, spec, pooling, model.normalize, kind, embeddings.shape[1], args.task,
-                              (args.shard_id, args.num_shards))
+        meta = embedding_meta(model_dir, dataclasses.replace(spec, pooling=pooling), kind, embeddings.shape[1],
+                              args.task, (args.shard_id, args.num_shards))
         output_file = args.output_file.replace("{pooling}", pooling)
         save_embeddings(output_file, embeddings, ids, meta)
         logger.info("wrote %s: %d x %d", output_file, *embeddings.shape)

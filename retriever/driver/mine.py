@@ -15,9 +15,8 @@ import sys
 from dataclasses import dataclass, field
 from typing import Optional
 
-
 from retriever.bm25 import BM25Index
-from retriever.collator import format_text, join_title
+from retriever.text import format_text, join_title
 from retriever.data import load_corpus, load_qrels, load_queries
 from retriever.io import atomic_write, check_counts
 from retriever.driver import make_parser, run_cli, setup_logging
@@ -44,7 +43,7 @@ class MineArguments:
 
 def bm25_ranker(docs: list[dict]):
     index = BM25Index([format_text(d["text"], title=d["title"]) for d in docs])
-    return lambda queries, depth: index.search(queries, depth)[0]
+    return lambda queries, depth: index.search(queries, depth).rows
 
 
 def dense_ranker(docs: list[dict], model_dir: str, batch_size: int):
@@ -52,13 +51,13 @@ def dense_ranker(docs: list[dict], model_dir: str, batch_size: int):
     from retriever.encoding import encode_as_trained, load_encoder
     from retriever.searcher import build_index, search
 
-    model, tokenizer, spec = load_encoder(model_dir)
+    model, tokenizer = load_encoder(model_dir)
 
     def embed(texts, kind):
-        return encode_as_trained(model, tokenizer, spec, texts, kind, batch_size, desc=f"mine: encode {kind}")
+        return encode_as_trained(model, tokenizer, texts, kind, batch_size, desc=f"mine: encode {kind}")
 
     index = build_index(embed([join_title(d["text"], d["title"]) for d in docs], "passage"))
-    return lambda queries, depth: search(index, embed(queries, "query"), depth)[1]
+    return lambda queries, depth: search(index, embed(queries, "query"), depth).rows
 
 
 def mine_groups(docs: list[dict], queries: dict, qrels: dict, n_negatives: int, skip_top: int, depth: int,

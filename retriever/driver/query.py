@@ -14,12 +14,14 @@ import json
 import logging
 import sys
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Optional
 
 from retriever.driver import make_parser, run_cli, setup_logging
 from retriever.encoding import embedding_meta, encode_as_trained, load_encoder
 from retriever.io import atomic_write, check_counts
 from retriever.searcher import COMPATIBLE_FIELDS, check_compatible, load_index, search
+from retriever.spec import EmbeddingSpec
 
 logger = logging.getLogger(__name__)
 
@@ -43,22 +45,20 @@ class QueryArguments:
 
 
 def query_model(meta: dict, model_name: Optional[str]):
-    """(model, tokenizer, spec) that embed queries exactly as the index's passages were embedded."""
-    model, tokenizer, spec = load_encoder(model_name or meta["model"], pooling=meta["pooling"],
-                                          normalize=meta["normalize"], padding_side=meta.get("padding_side", "right"))
-    # the index records the full templates (prefixes and task included): read queries with them
-    spec = dataclasses.replace(spec, query_prefix="", passage_prefix="", task_instructions={},
-                               query_template=meta["query_template"], passage_template=meta["passage_template"],
-                               append_eos=meta["append_eos"], query_max_len=meta["query_max_len"],
-                               passage_max_len=meta["passage_max_len"])
-    return model, tokenizer, spec
+    """(model, tokenizer) that embed queries exactly as the index's passages were embedded: the index
+    records the spec's reading fields, with the prefixes and task folded into its templates."""
+    given = {name: meta[name] for name in EmbeddingSpec().reading()}
+    model, tokenizer = load_encoder(model_name or meta["model"],
+                                    SimpleNamespace(**given, padding_side=meta.get("padding_side", "right")))
+    model.spec = dataclasses.replace(model.spec, query_prefix="", passage_prefix="", task_instructions={})
+    return model, tokenizer
 
 
-def check_query_model(model_name: Optional[str], spec, model, dim: int, meta: dict) -> None:
+def check_query_model(model_name: Optional[str], model, dim: int, meta: dict) -> None:
     """Refuse a query model whose vectors cannot be compared with the index's, naming what differs
     (another model or weights, pooling, normalisation, text format, dimension)."""
     name = model_name or meta["model"]
-    ours = embedding_meta(name, spec, model.pooling_mode, model.normalize, "query", dim)
+    ours = embedding_meta(name, model.spec, "query", dim)
     fields = COMPATIBLE_FIELDS if model_name is None else tuple(f for f in COMPATIBLE_FIELDS if f != "model")
     check_compatible(ours, meta, f"the query model {name}", "the index", fields)
 
@@ -75,9 +75,9 @@ def main(argv=None):
         queries = [line.strip() for line in sys.stdin if line.strip()]
     if not queries:
         raise ValueError("no query: give queries after the flags, or one a line on standard input")
-    model, tokenizer, spec = query_model(meta, args.model_name_or_path)
-    embeddings = encode_as_trained(model, tokenizer, spec, queries, "query", args.batch_size, "encode query")
-    check_query_model(args.model_name_or_path, spec, model, embeddings.shape[1], meta)
+    model, tokenizer = query_model(meta, args.model_name_or_path)
+    embeddings = encode_as_trained(model, tokenizer, queries, "query", args.batch_size, "encode query")
+    check_query_model(args.model_name_or_path, model, embeddings.shape[1], meta)
     if hasattr(index, "nprobe"):
         index.nprobe = meta.get("nprobe", index.nprobe)
     if hasattr(index, "hnsw"):

@@ -6,20 +6,18 @@
 import sys
 
 from retriever.collator import TrainCollator
-from retriever.modeling import EncoderModel
-from retriever.training import TRAIN_ARGUMENTS, train
 from retriever.driver import make_parser, run_cli, setup_logging
+from retriever.modeling.encoder import EncoderModel
+from retriever.training import TRAIN_ARGUMENTS, ModelKind, embedding_spec, train
 
-
-def build_encoder(model_args, training_args) -> EncoderModel:
-    return EncoderModel.build(model_args, training_args.negatives_cross_device,
-                              training_args.distill_weight, training_args.teacher_temperature)
+RETRIEVER = ModelKind(name="retriever", spec=embedding_spec, model=EncoderModel.build, collator=TrainCollator,
+                      default_loss="contrastive")
 
 
 def main(argv=None):
     args = make_parser(TRAIN_ARGUMENTS, __doc__).parse_args_into_dataclasses(args=argv)
     setup_logging()
-    return train(args, build_encoder, TrainCollator)
+    return train(args, RETRIEVER)
 
 
 if __name__ == "__main__":

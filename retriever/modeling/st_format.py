@@ -22,12 +22,12 @@ import json
 import logging
 from pathlib import Path
 
-from retriever.collator import ST_FILLERS, ends_with_eos, special_ends, st_probe_is_blind
 from retriever.io import write_json
+from retriever.modeling.pooling import get_pooling
 from retriever.spec import KINDS, PLACEHOLDER, EmbeddingSpec
+from retriever.text import ST_FILLERS, ends_with_eos, special_ends, st_probe_is_blind
 
 logger = logging.getLogger(__name__)
-ST_POOLING = {"last": "lasttoken", "mean": "mean", "cls": "cls"}
 ST_KIND = {"query": "query", "passage": "document"}
 HIDDEN_STATES = {"method": "forward", "method_output_name": "last_hidden_state"}
 
@@ -38,7 +38,7 @@ def literal(text: str) -> str:
 
 
 def chat_template(spec: EmbeddingSpec, tokenizer) -> str:
-    """[lead specials] prompt + text + the kind's template tail [trail specials, EOS], as in `collator.tokenize`."""
+    """[lead specials] prompt + text + the kind's template tail [trail specials, EOS], as in `text.tokenize`."""
     lead, trail = special_ends(tokenizer)
     if spec.append_eos and not ends_with_eos(tokenizer):
         trail = trail + [tokenizer.eos_token_id]
@@ -88,7 +88,7 @@ def write_st_files(model_dir, spec: EmbeddingSpec, tokenizer, dim: int) -> None:
     })
     (model_dir / "1_Pooling").mkdir(exist_ok=True)
     write_json(model_dir / "1_Pooling" / "config.json", {
-        "embedding_dimension": dim, "pooling_mode": ST_POOLING[spec.pooling], "include_prompt": True})
+        "embedding_dimension": dim, "pooling_mode": get_pooling(spec.pooling).st_name, "include_prompt": True})
     write_json(model_dir / "config_sentence_transformers.json", {
         "model_type": "SentenceTransformer",
         "prompts": prompts(spec),

@@ -8,7 +8,7 @@ import pytest
 
 from retriever.driver import handout as handout_driver
 from retriever.driver import run_cli
-from retriever.handout import GRADED_TESTS, ROOT, TODOS, blank_regions
+from retriever.handout import GRADED_FILES, GRADED_TESTS, ROOT, TODOS, blank_regions
 from retriever.io import DataError
 
 
@@ -38,14 +38,14 @@ def test_graded_tests_fail_on_the_handout_with_not_implemented_and_pass_on_the_p
 
 
 def test_handout_keeps_no_line_of_the_solution_and_says_what_to_return(handout):
-    solution = (ROOT / "retriever/modeling/encoder.py").read_text()
-    student = (handout / "retriever/modeling/encoder.py").read_text()
+    solution, student = ("".join((root / f).read_text() for f in GRADED_FILES) for root in (ROOT, handout))
     for line in ("mask.flip(dims=[1])", "return q_reps @ p_reps.T / temperature",
                  "torch.arange(n_queries, dtype=torch.long) * group_size", "F.cross_entropy(scores.float()"):
         assert line in solution and line not in student
     assert "# >>> graded" not in student and "# <<< graded" not in student
     for name in ("pooling", "compute_similarity", "compute_labels", "compute_loss"):
         assert f'raise NotImplementedError("{name}:' in student
+    assert 'raise NotImplementedError("pool-last:' in student
     assert "(batch, hidden)" in student and "torch.long" in student and "padding" in student
 
 

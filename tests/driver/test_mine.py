@@ -30,13 +30,13 @@ def test_skip_top_drops_the_first_ranked_non_positives(tiny_beir, tmp_path):
 
 def test_mining_with_a_trained_encoder_ranks_by_that_encoder(tiny_model_dir, tiny_beir, tmp_path):
     from retriever.encoding import encode_texts, load_encoder
-    from retriever.collator import format_text
+    from retriever.text import format_text
     import numpy as np
 
     groups = mined(tiny_beir, tmp_path / "d.jsonl", "--encoder", tiny_model_dir, "--n_negatives", "3",
                    "--skip_top", "0")
     # the negatives are the encoder's nearest non-positive documents, in its order
-    model, tokenizer, _ = load_encoder(tiny_model_dir)
+    model, tokenizer = load_encoder(tiny_model_dir)
     docs = [json.loads(line) for line in (tiny_beir / "corpus.jsonl").read_text().splitlines()]
     d_emb = encode_texts(model, tokenizer, [format_text(d["text"], title=d["title"]) for d in docs], 128, 8)["last"]
     for g in groups[:3]:

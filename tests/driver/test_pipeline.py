@@ -96,7 +96,7 @@ def test_encode_several_poolings_in_one_pass_equals_one_pass_each(tiny_model_dir
 
 def test_template_and_eos_choice_are_saved_with_the_model_and_reused_by_encode(tiny_model_dir, tiny_groups,
                                                                                tiny_beir, tmp_path):
-    from retriever.collator import join_title
+    from retriever.text import join_title
     from retriever.data import load_corpus
     from retriever.encoding import encode_texts, load_encoder
 
@@ -108,7 +108,7 @@ def test_template_and_eos_choice_are_saved_with_the_model_and_reused_by_encode(t
     assert (fmt["query_template"], fmt["passage_template"], fmt["append_eos"]) == (template, template, False)
     path = encode.main(["--model_name_or_path", str(out), "--data_dir", str(tiny_beir),
                         "--output_file", str(tmp_path / "corpus.npz")])
-    model, tokenizer, _ = load_encoder(str(out))
+    model, tokenizer = load_encoder(str(out))
     docs = load_corpus(str(tiny_beir))
     by_hand = encode_texts(model, tokenizer, [join_title(d["text"], d["title"]) for d in docs], 10, 8,
                            template=template, append_eos=False)["last"]
@@ -218,7 +218,7 @@ def test_a_model_trained_with_mean_pooling_is_encoded_with_mean_pooling_by_defau
     with np.load(path) as saved, np.load(mean) as other:
         assert json.loads(str(saved["meta"]))["pooling"] == "mean"
         assert not np.allclose(saved["embeddings"], other["embeddings"])  # trained weights, mean pooled
-    assert EncoderModel.load(str(model), pooling="last").pooling_mode == "mean"
+    assert EncoderModel.load(str(model), pooling="last").spec.pooling == "mean"
 
 
 def test_a_pooling_flag_a_trained_model_ignores_is_said_on_the_console(trained, tiny_beir, tmp_path, caplog):

@@ -5,8 +5,9 @@ import torch
 import torch.nn.functional as F
 
 from retriever.arguments import ModelArguments
-from retriever.modeling import EncoderModel, pool
+from retriever.modeling.encoder import EncoderModel
 from retriever.modeling.loading import load_base_model
+from retriever.modeling.pooling import pool
 from retriever.spec import EmbeddingSpec
 
 
@@ -24,7 +25,7 @@ def test_forward_goes_through_the_four_graded_methods(tiny_encoder, tokenizer, m
     out = tiny_encoder(query=q, passage=p)
     assert sorted(calls) == ["compute_labels", "compute_loss", "compute_similarity", "pooling", "pooling"]
     labels = EncoderModel.compute_labels(None, 2, 4)
-    expected = F.cross_entropy(out.q_reps @ out.p_reps.T / tiny_encoder.temperature, labels)
+    expected = F.cross_entropy(out.q_reps @ out.p_reps.T / tiny_encoder.spec.temperature, labels)
     torch.testing.assert_close(out.loss, expected)
 
 
@@ -32,57 +33,15 @@ def test_other_poolings_stay_available_beside_the_graded_one(tiny_encoder, token
     b = batch_of(tokenizer, ["apple banana cherry", "sun"])
     with torch.no_grad():
         hidden = tiny_encoder.encoder(**b).last_hidden_state
-        mean = EncoderModel(tiny_encoder.encoder, "mean").encode(b)
-        raw_last = EncoderModel(tiny_encoder.encoder, "last", normalize=False).encode(b)
+        mean = EncoderModel(tiny_encoder.encoder, EmbeddingSpec(pooling="mean")).encode(b)
+        raw_last = EncoderModel(tiny_encoder.encoder, EmbeddingSpec(pooling="last", normalize=False)).encode(b)
     torch.testing.assert_close(mean, F.normalize(pool(hidden, b["attention_mask"], "mean"), dim=-1))
     torch.testing.assert_close(raw_last, pool(hidden, b["attention_mask"], "last"))
 
 
-def hidden_with_marks(batch=3, seq=5, dim=4):
-    """hidden[b, t] = [b, t, 0, 0...]: the pooled row says which position was read."""
-    h = torch.zeros(batch, seq, dim)
-    h[:, :, 0] = torch.arange(batch).unsqueeze(1).float()
-    h[:, :, 1] = torch.arange(seq).float()
-    return h
-
-
-def test_last_token_pooling_right_padding_reads_last_real_token_of_each_length():
-    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0], [1, 0, 0, 0, 0]])
-    out = pool(hidden_with_marks(), mask, "last")
-    assert out[:, 1].tolist() == [4, 2, 0]
-    assert out[:, 0].tolist() == [0, 1, 2]
-
-
-def test_last_token_pooling_left_padding_reads_final_position():
-    mask = torch.tensor([[1, 1, 1, 1, 1], [0, 0, 1, 1, 1], [0, 0, 0, 0, 1]])
-    assert pool(hidden_with_marks(), mask, "last")[:, 1].tolist() == [4, 4, 4]
-
-
-def test_last_token_pooling_ignores_token_ids_when_pad_equals_eos():
-    # ids [5, 6, EOS=2, PAD=2, PAD=2]: searching ids for EOS would pick position 2, 3 or 4;
-    # the mask says position 2 is the real last token.
-    mask = torch.tensor([[1, 1, 1, 0, 0]])
-    assert pool(hidden_with_marks(batch=1), mask, "last")[0, 1].item() == 2
-
-
-def test_cls_pooling_reads_first_real_token_on_both_padding_sides():
-    mask = torch.tensor([[1, 1, 1, 0, 0], [0, 0, 1, 1, 1]])
-    assert pool(hidden_with_marks(batch=2), mask, "cls")[:, 1].tolist() == [0, 2]
-
-
-def test_mean_pooling_averages_only_real_tokens():
-    mask = torch.tensor([[1, 1, 1, 0, 0]])
-    assert pool(hidden_with_marks(batch=1), mask, "mean")[0, 1].item() == pytest.approx(1.0)
-
-
-def test_unknown_pooling_lists_valid_choices():
-    with pytest.raises(ValueError, match="last, mean|'last', 'mean', 'cls'"):
-        pool(hidden_with_marks(), torch.ones(3, 5), "max")
-
-
 @pytest.fixture(scope="module")
 def tiny_encoder(tiny_model_dir):
-    return EncoderModel(load_base_model(tiny_model_dir), "last", True, 0.05)
+    return EncoderModel(load_base_model(tiny_model_dir), EmbeddingSpec(pooling="last", normalize=True, temperature=0.05))
 
 
 def batch_of(tokenizer, texts):
@@ -106,7 +65,7 @@ def test_embeddings_are_unit_length_unless_normalisation_is_off(tiny_encoder, to
     b = batch_of(tokenizer, ["apple banana cherry", "sun"])
     with torch.no_grad():
         torch.testing.assert_close(tiny_encoder.encode(b).norm(dim=-1), torch.ones(2))
-        raw = EncoderModel(tiny_encoder.encoder, normalize=False).encode(b)
+        raw = EncoderModel(tiny_encoder.encoder, EmbeddingSpec(normalize=False)).encode(b)
     assert not torch.allclose(raw.norm(dim=-1), torch.ones(2))
 
 
@@ -121,9 +80,10 @@ def test_padding_side_does_not_change_embeddings(tiny_encoder, tokenizer):
 
 
 def test_save_and_load_round_trip(tiny_encoder, tokenizer, tmp_path):
-    tiny_encoder.save(str(tmp_path), EmbeddingSpec(base_model="tiny"))
+    model = EncoderModel(tiny_encoder.encoder, EmbeddingSpec(base_model="tiny", temperature=0.05))
+    model.save(str(tmp_path))
     loaded = EncoderModel.load(str(tmp_path))
-    assert (loaded.pooling_mode, loaded.normalize, loaded.temperature) == ("last", True, 0.05)
+    assert loaded.spec == model.spec and (loaded.spec.pooling, loaded.spec.temperature) == ("last", 0.05)
     b = batch_of(tokenizer, ["apple banana", "sun tree"])
     with torch.no_grad():
         torch.testing.assert_close(loaded.encode(b), tiny_encoder.encode(b))
@@ -136,7 +96,7 @@ def test_base_model_swaps_by_flag_only_and_pools_the_right_position(tiny_arch_di
     from retriever.modeling.loading import load_tokenizer
 
     args = ModelArguments(model_name_or_path=tiny_arch_dirs[arch], pooling=pooling)
-    model = EncoderModel.build(args).eval()
+    model = EncoderModel.build(EmbeddingSpec(base_model=args.model_name_or_path, pooling=pooling), args).eval()
     tok = load_tokenizer(args.model_name_or_path)
     batch = TrainCollator(tok, EmbeddingSpec(query_max_len=8, passage_max_len=16))(
         [{"query": "apple", "passages": [{"text": "apple tree dog"}, {"text": "sun"}]}])
@@ -160,7 +120,7 @@ def test_base_model_swaps_by_flag_only_and_pools_the_right_position(tiny_arch_di
 def test_lora_trains_adapters_only_and_merged_save_loads_as_plain_model(tiny_model_dir, tokenizer, tmp_path):
     args = ModelArguments(model_name_or_path=tiny_model_dir, lora=True, lora_r=4,
                           lora_target_modules="q_proj,v_proj")
-    model = EncoderModel.build(args).eval()  # eval: LoRA dropout off
+    model = EncoderModel.build(EmbeddingSpec(base_model=tiny_model_dir), args).eval()  # eval: LoRA dropout off
     trainable = [n for n, p in model.named_parameters() if p.requires_grad]
     assert trainable and all("lora_" in n for n in trainable)
     with torch.no_grad():
@@ -170,7 +130,7 @@ def test_lora_trains_adapters_only_and_merged_save_loads_as_plain_model(tiny_mod
     b = batch_of(tokenizer, ["apple banana", "sun tree"])
     with torch.no_grad():
         before = model.encode(b)
-    model.save(str(tmp_path / "merged"), EmbeddingSpec(base_model=tiny_model_dir), merge_lora=True)
+    model.save(str(tmp_path / "merged"), merge_lora=True)
     assert not (tmp_path / "merged" / "adapter_config.json").exists()
     with torch.no_grad():
         torch.testing.assert_close(EncoderModel.load(str(tmp_path / "merged")).encode(b), before,
@@ -179,7 +139,7 @@ def test_lora_trains_adapters_only_and_merged_save_loads_as_plain_model(tiny_mod
 
 @pytest.mark.parametrize("arch", ["llama", "bert"])
 def test_lora_by_default_adapts_every_linear_layer_whatever_the_architecture(tiny_arch_dirs, arch):
-    model = EncoderModel.build(ModelArguments(model_name_or_path=tiny_arch_dirs[arch], lora=True, lora_r=4))
+    model = EncoderModel.build(EmbeddingSpec(base_model=tiny_arch_dirs[arch]), ModelArguments(lora=True, lora_r=4))
     plain = load_base_model(tiny_arch_dirs[arch])
     linear = {name for name, module in plain.named_modules() if isinstance(module, torch.nn.Linear)}
     adapted = {name for name, module in model.encoder.get_base_model().named_modules() if hasattr(module, "lora_A")}

@@ -1,13 +1,13 @@
 """The cross-encoder: pair tokenisation, listwise loss, save/load."""
 import pytest
 import torch
-import torch.nn.functional as F
 
 from retriever.arguments import ModelArguments
-from retriever.collator import RerankCollator, tokenize_pairs
-from retriever.modeling.loss import distillation_loss, listwise_loss
+from retriever.collator import RerankCollator
+from retriever.modeling.loss import listwise_loss
 from retriever.modeling.reranker import RerankerModel
-from retriever.spec import EmbeddingSpec
+from retriever.spec import RerankerSpec
+from retriever.text import tokenize_pairs
 
 
 def test_pair_is_query_then_passage_then_one_eos_within_max_len(tokenizer):
@@ -22,22 +22,11 @@ def test_pair_is_query_then_passage_then_one_eos_within_max_len(tokenizer):
         tokenizer.convert_tokens_to_ids("fish"), eos]
 
 
-def test_listwise_loss_is_cross_entropy_with_the_positive_in_column_zero():
-    scores = torch.randn(3, 4)
-    torch.testing.assert_close(listwise_loss(scores), F.cross_entropy(scores, torch.zeros(3, dtype=torch.long)))
-
-
-def test_distillation_loss_is_zero_when_student_matches_teacher_and_positive_otherwise():
-    teacher = torch.randn(2, 5)
-    assert distillation_loss(teacher / 2, teacher, teacher_temperature=2.0).abs() < 1e-6
-    assert distillation_loss(torch.zeros(2, 5), teacher) > 0
-
-
 def test_reranker_scores_groups_and_trains_base_and_head(tiny_model_dir, tokenizer):
     torch.manual_seed(0)
-    model = RerankerModel.build(ModelArguments(model_name_or_path=tiny_model_dir))
+    model = RerankerModel.build(RerankerSpec(base_model=tiny_model_dir), ModelArguments())
     examples = [{"query": "apple", "passages": [{"text": "apple banana"}, {"text": "dog"}, {"text": "sun"}]}] * 2
-    batch = RerankCollator(tokenizer, 8, 20)(examples)
+    batch = RerankCollator(tokenizer, RerankerSpec(query_max_len=8, max_len=20))(examples)
     out = model(**batch)
     assert out.scores.shape == (2, 3)
     torch.testing.assert_close(out.loss, listwise_loss(out.scores))
@@ -49,16 +38,16 @@ def test_reranker_scores_groups_and_trains_base_and_head(tiny_model_dir, tokeniz
 @pytest.mark.parametrize("lora", [False, True])
 def test_saved_reranker_loads_with_the_same_scores(tiny_model_dir, tokenizer, tmp_path, lora):
     torch.manual_seed(0)
-    args = ModelArguments(model_name_or_path=tiny_model_dir, lora=lora, lora_r=4, lora_target_modules="q_proj,v_proj")
-    model = RerankerModel.build(args).eval()
+    args = ModelArguments(lora=lora, lora_r=4, lora_target_modules="q_proj,v_proj")
+    model = RerankerModel.build(RerankerSpec(base_model=tiny_model_dir), args).eval()
     if lora:  # non-zero adapters, so merging changes the weights
         for name, p in model.encoder.named_parameters():
             if "lora_B" in name:
                 torch.nn.init.normal_(p)
-    batch = RerankCollator(tokenizer, 8, 20)([{"query": "apple", "passages": [{"text": "apple"}, {"text": "dog"}]}])
+    batch = RerankCollator(tokenizer, RerankerSpec(query_max_len=8, max_len=20))([{"query": "apple", "passages": [{"text": "apple"}, {"text": "dog"}]}])
     with torch.no_grad():
         before = model.score(batch["pairs"])
-    model.save(str(tmp_path), EmbeddingSpec(base_model=tiny_model_dir), merge_lora=True)
+    model.save(str(tmp_path), merge_lora=True)
     with torch.no_grad():
         after = RerankerModel.load(str(tmp_path)).eval().score(batch["pairs"])
     torch.testing.assert_close(before, after, rtol=1e-4, atol=1e-5)

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 from sentence_transformers import SentenceTransformer
 
-from retriever.collator import tokenize
+from retriever.text import tokenize
+from tests.conftest import make_tokenizer
 from retriever.encoding import encode_texts
 from retriever.modeling import EncoderModel
 from retriever.modeling.loading import load_tokenizer
@@ -28,7 +29,7 @@ def test_a_saved_model_gives_our_vectors_through_sentence_transformers(tiny_arch
     arch, spec = CASES[case]
     tokenizer = load_tokenizer(tiny_arch_dirs[arch], spec.padding_side)
     model = EncoderModel.load(tiny_arch_dirs[arch], spec).eval()
-    model.save(str(tmp_path), spec, tokenizer)
+    model.save(str(tmp_path), tokenizer)
 
     st = SentenceTransformer(str(tmp_path), device="cpu")
     for kind, texts, st_encode in (("query", QUERIES, st.encode_query), ("passage", PASSAGES, st.encode_document)):
@@ -46,9 +47,21 @@ def test_a_multi_task_model_carries_each_tasks_prompts(tiny_arch_dirs, tmp_path)
     spec = EmbeddingSpec(query_prefix="what ", task_instructions={"claims": {"query_prefix": "is it true that "}})
     tokenizer = load_tokenizer(tiny_arch_dirs["llama"])
     model = EncoderModel.load(tiny_arch_dirs["llama"], spec).eval()
-    model.save(str(tmp_path), spec, tokenizer)
+    model.save(str(tmp_path), tokenizer)
     st = SentenceTransformer(str(tmp_path), device="cpu")
     assert st.prompts["query"] == "what " and st.prompts["claims-query"] == "is it true that "
     ours = encode_texts(model, tokenizer, QUERIES, spec.query_max_len, 4, template=spec.template("query", "claims"))
     theirs = np.asarray(st.encode_query(QUERIES, prompt_name="claims-query"), dtype=np.float32)
     assert (ours["last"] * theirs).sum(1).min() >= 0.999
+
+
+def test_a_tokenizer_sentence_transformers_cannot_probe_is_warned_about_at_save(tmp_path, caplog):
+    from retriever.modeling.st_format import write_st_files
+
+    spec = EmbeddingSpec(query_template="what is {text} in the night", passage_template="{text} in the night")
+    with caplog.at_level("WARNING", logger="retriever.modeling.st_format"):
+        write_st_files(tmp_path, spec, make_tokenizer(), 32)
+    assert not caplog.records
+    with caplog.at_level("WARNING", logger="retriever.modeling.st_format"):
+        write_st_files(tmp_path, spec, make_tokenizer(digits=False), 32)
+    assert "sentence-transformers finds a template's tail" in caplog.text and "'1 2 3 4'" in caplog.text
