@@ -55,9 +55,10 @@ run_model() {
   evaluate "$model" "$dir/zs-template" EXTRA_ARGS="--pooling $pooling" QUERY_TEMPLATE="$template" PASSAGE_TEMPLATE="$template" APPEND_EOS=False
   rm -rf "$dir/model"
   t=$SECONDS
-  (set -a; source "$ROOT/retriever/recipes/demo_cpu.sh"
-   PYTHON=$PYTHON MODEL=$model POOLING=$pooling TRAIN_DATA=$OUT/train_groups.jsonl OUTPUT_DIR=$dir/model \
-   MAX_STEPS=$STEPS WARMUP_STEPS=0 EVAL_DATA_DIR= REPORT_TO=none bash "$scripts/train_msmarco.sh") > "$dir/train.log" 2>&1
+  env PYTHON="$PYTHON" RECIPE="$ROOT/retriever/recipes/demo_cpu.json" TRAIN_DATA="$OUT/train_groups.jsonl" \
+    OUTPUT_DIR="$dir/model" EVAL_DATA_DIR= REPORT_TO=none \
+    EXTRA_ARGS="--model_name_or_path $model --pooling $pooling --max_steps $STEPS --warmup_steps 0" \
+    bash "$scripts/train_msmarco.sh" > "$dir/train.log" 2>&1
   local wall=$((SECONDS - t))
   local s_step
   s_step=$(seconds_per_step "$dir/model/train_log.json")

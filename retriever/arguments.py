@@ -119,6 +119,10 @@ class ReadingArguments(SpecArguments):
     batch_size: int = field(default=32, metadata={"help": "Texts per forward pass."})
     task: Optional[str] = field(default=None, metadata={
         "help": "Multi-task model: use this task's trained prefixes."})
+    zero_shot: bool = field(default=False, metadata={
+        "help": "Read a trained model's directory as its base model: the base weights (the spec's base_model) "
+                "with the trained text format (templates, prefixes, lengths, EOS): the zero-shot baseline of "
+                "that model. --pooling and the other flags given apply."})
     bf16: bool = field(default=False, metadata={"help": "bfloat16 autocast (CPU or GPU)."})
     fp16: bool = field(default=False, metadata={"help": "float16 autocast (GPU)."})
 

@@ -5,6 +5,7 @@ length so little compute goes to padding, encoded in batches on the model's
 device, and returned in their original order.
 """
 import contextlib
+import dataclasses
 import logging
 from pathlib import Path
 from typing import Optional
@@ -18,7 +19,7 @@ from retriever.data import load_qrels, load_queries
 from retriever.modeling.encoder import EncoderModel
 from retriever.modeling.loading import best_device, load_tokenizer
 from retriever.resolve import weights_fingerprint
-from retriever.spec import MODEL_FIELDS, PLACEHOLDER, TEXT_FIELDS, EmbeddingSpec, read_spec
+from retriever.spec import MODEL_FIELDS, PLACEHOLDER, SPEC_FILE, TEXT_FIELDS, EmbeddingSpec, read_spec
 from retriever.text import join_title, tokenize
 
 logger = logging.getLogger(__name__)
@@ -89,9 +90,17 @@ def encode_as_trained(model: EncoderModel, tokenizer, texts: list[str], kind: st
 def load_encoder(model_dir: str, flags=None):
     """(model on the best device, in eval mode; tokenizer): a trained model as its spec says, with the
     text flags given (SpecArguments, not None) applied over it; a base model with the spec's defaults
-    and every flag given. The model's spec is `model.spec`."""
+    and every flag given; with flags.zero_shot, a trained model's base model read as it was trained.
+    The model's spec is `model.spec`; where its weights came from, `model.name_or_path`."""
     given = {name: getattr(flags, name) for name in MODEL_FIELDS + TEXT_FIELDS
              if flags is not None and getattr(flags, name, None) is not None}
+    if getattr(flags, "zero_shot", False):  # the base model, reading text as the trained one does
+        trained = read_spec(model_dir)
+        if not (Path(model_dir) / SPEC_FILE).is_file() or not trained.base_model:
+            raise ValueError(f"--zero_shot: {model_dir} is not a trained model (no {SPEC_FILE} naming its base model)")
+        spec = dataclasses.replace(trained, lora=False).with_given(given)
+        model_dir = trained.base_model
+        return EncoderModel.load(model_dir, spec).to(best_device()).eval(), load_tokenizer(model_dir, spec.padding_side)
     spec = read_spec(model_dir, **given)
     differ = {name: given[name] for name in MODEL_FIELDS if name in given and getattr(spec, name) != given[name]}
     if differ:  # a trained model pools only as it was trained

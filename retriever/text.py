@@ -21,7 +21,7 @@ def content_free_last_token(tokenizer, spec: EmbeddingSpec) -> Optional[str]:
     return (f"the base model is a chat model (it has a chat template) and last-token pooling will read its "
             f"EOS {tokenizer.eos_token!r} after the bare text: that state carries no content and training from "
             "it collapses (loss stuck near ln(batch passages)). Wrap the text in a summarising template with "
-            "EOS off, as retriever/recipes/demo_cpu.sh does (QUERY_TEMPLATE, PASSAGE_TEMPLATE, APPEND_EOS=False; "
+            "EOS off, as retriever/recipes/demo_cpu.json does (query_template, passage_template, append_eos false; "
             "README, \"Why the default model needs a template\")")
 
 

@@ -146,6 +146,14 @@ def readme_commands(readme: str, heading: str) -> str:
     return re.search(r"```bash\n(.*?)```", section, flags=re.S).group(1)
 
 
+def with_train_flags(commands: str, **flags) -> str:
+    """README commands whose train_msmarco.sh run gets these driver flags too (EXTRA_ARGS, after the
+    recipe): a tiny model, two steps."""
+    extra = " ".join(f"--{flag} {value}" for flag, value in flags.items())
+    return commands.replace("bash retriever/scripts/train_msmarco.sh",
+                            f'EXTRA_ARGS="{extra}" bash retriever/scripts/train_msmarco.sh')
+
+
 def run_as_a_user(commands: str, tmp_path, beir_dir, **env) -> tuple[Path, subprocess.CompletedProcess]:
     """Run README commands as a user of a fresh clone would: from the project root, with
     `python` on PATH and `../shared/data/scifact` beside the project (here a copy of the tiny BEIR
@@ -161,3 +169,49 @@ def run_as_a_user(commands: str, tmp_path, beir_dir, **env) -> tuple[Path, subpr
     done = subprocess.run(["bash", "-euo", "pipefail", "-c", commands], cwd=project, env=env,
                           capture_output=True, text=True, timeout=600)
     return project, done
+
+
+# ---- a tiny trained model and the flags that make one, shared by the driver and module tests ----------
+TRAIN_FLAGS = ["--max_steps", "3", "--per_device_train_batch_size", "4", "--train_group_size", "3",
+               "--learning_rate", "1e-3", "--query_max_len", "8", "--passage_max_len", "12"]
+# the same small recipe without a step count, seeded: runs that are killed, diverge or repeat
+RUN_FLAGS = ["--per_device_train_batch_size", "4", "--train_group_size", "3", "--learning_rate", "1e-3",
+             "--query_max_len", "8", "--passage_max_len", "12", "--seed", "7"]
+
+
+def train_args(model_dir, groups, out, *extra):
+    """train driver flags: RUN_FLAGS on these groups into `out`, then `extra`."""
+    return ["--model_name_or_path", model_dir, "--train_data", str(groups), "--output_dir", str(out),
+            *RUN_FLAGS, *extra]
+
+
+def losses(out):
+    """(step, loss) of every logged step of a training run."""
+    return [(e["step"], e["loss"]) for e in json.loads((out / "train_log.json").read_text())]
+
+
+@pytest.fixture(scope="session")
+def trained(tiny_model_dir, tiny_groups, tmp_path_factory):
+    """A tiny model trained 3 steps (TRAIN_FLAGS) by the train driver."""
+    from retriever.driver import train
+
+    out = tmp_path_factory.mktemp("trained")
+    train.main(["--model_name_or_path", tiny_model_dir, "--train_data", str(tiny_groups),
+                "--output_dir", str(out), *TRAIN_FLAGS])
+    return out
+
+
+@pytest.fixture(scope="session")
+def echo_beir(tmp_path_factory, tiny_beir):
+    """tiny_beir's corpus; each test query is one document's exact title + text, judged relevant to it,
+    so that any model ranks that document first."""
+    root = tmp_path_factory.mktemp("echo")
+    docs = [json.loads(line) for line in (tiny_beir / "corpus.jsonl").read_text().splitlines()]
+    shutil.copy(tiny_beir / "corpus.jsonl", root / "corpus.jsonl")
+    chosen = docs[::4]  # one document a topic
+    write_jsonl(root / "queries.jsonl", [{"_id": f"q-{d['_id']}", "text": f"{d['title']} {d['text']}"}
+                                         for d in chosen])
+    (root / "qrels").mkdir()
+    (root / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(
+        f"q-{d['_id']}\t{d['_id']}\t1\n" for d in chosen))
+    return root

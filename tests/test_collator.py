@@ -44,7 +44,7 @@ def test_a_chat_model_read_at_eos_without_a_template_is_warned_once_when_trainin
         TrainCollator(chat, EmbeddingSpec())  # the course's defaults: last token, EOS appended, no template
     assert len(caplog.records) == 1
     message = caplog.records[0].getMessage()
-    assert "chat model" in message and "retriever/recipes/demo_cpu.sh" in message
+    assert "chat model" in message and "retriever/recipes/demo_cpu.json" in message
     assert "Why the default model needs a template" in message
     caplog.clear()
     with caplog.at_level("WARNING", logger="retriever.collator"):

@@ -4,6 +4,7 @@ import logging
 import pytest
 
 from retriever.data import TrainDataset, load_corpus, load_qrels, load_queries, load_train_groups
+from retriever.driver import train
 from retriever.io import DataError
 from tests.conftest import write_jsonl
 
@@ -155,3 +156,55 @@ def test_duplicate_query_id_names_both_lines_instead_of_keeping_the_later_text(t
                                              {"_id": "q1", "text": "second"}])
     with pytest.raises(DataError, match=r"queries.jsonl:3: duplicate _id 'q1' \(first on line 1\)"):
         load_queries(str(tmp_path))
+
+
+def test_qrels_naming_absent_queries_and_docs_are_counted_in_warnings(caplog):
+    import logging
+
+    from retriever.metrics import check_qrels_ids
+
+    qrels = {"q1": {"d1": 1, "gone": 1}, "q2": {"d2": 1}}
+    with caplog.at_level(logging.WARNING):
+        check_qrels_ids(qrels, run={"q1": {"d1": 1.0}}, doc_ids=["d1", "d2"])
+    assert "1 qrels queries have no results" in caplog.text
+    assert "1 relevant qrels documents are not in the corpus (e.g. gone)" in caplog.text
+
+
+def test_invalid_utf8_names_file_and_line(tmp_path):
+    from retriever.data import load_train_groups
+    from retriever.io import DataError
+
+    bad = tmp_path / "g.jsonl"
+    bad.write_bytes(b'{"query": "a", "positive_passages": [{"text": "b"}]}\n{"query": "caf\xe9"}\n')
+    with pytest.raises(DataError, match=r"g.jsonl:2: not valid UTF-8 \(byte 0xe9 at column 15\)"):
+        load_train_groups(str(bad))
+
+
+def test_group_without_negatives_is_reported_with_its_line_before_a_model_is_loaded(tiny_groups, tmp_path):
+    from retriever.io import DataError
+
+    rows = tiny_groups.read_text().splitlines()
+    rows[2] = json.dumps({**json.loads(rows[2]), "negative_passages": []})
+    (tmp_path / "g.jsonl").write_text("\n".join(rows) + "\n")
+    with pytest.raises(DataError, match=r"g.jsonl:3: group has no negative passages"):
+        train.main(["--model_name_or_path", str(tmp_path / "no-model-needed-yet"), "--train_data",
+                    str(tmp_path / "g.jsonl"), "--output_dir", str(tmp_path / "out"), "--train_group_size", "3"])
+
+
+def test_empty_corpus_is_named(tmp_path):
+    from retriever.driver import bm25
+    from retriever.io import DataError
+
+    (tmp_path / "corpus.jsonl").write_text("\n")
+    with pytest.raises(DataError, match="corpus.jsonl: holds no documents"):
+        bm25.main(["--data_dir", str(tmp_path)])
+
+
+def test_missing_beir_file_hint_names_a_real_set_or_none(tmp_path):
+    from retriever.data import load_corpus
+
+    with pytest.raises(FileNotFoundError) as e:
+        load_corpus(str(tmp_path / "my-data"))
+    assert "beir.zip" not in str(e.value) and "my-data.zip" not in str(e.value) and "Point DATA_DIR" in str(e.value)
+    with pytest.raises(FileNotFoundError, match=r"scifact\.zip"):
+        load_corpus(str(tmp_path / "scifact"))

@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from retriever.driver import encode
 from retriever.searcher import build_index, search
 from retriever.io import DataError
 
@@ -99,3 +100,39 @@ def test_a_stale_shard_of_an_earlier_encode_is_not_merged(tiny_model_dir, tiny_b
     with pytest.raises(DataError, match=r"not hold one complete set of shards \(corpus.shard0.npz = shard 0 of 1, "
                                         r"corpus.shard1.npz = shard 1 of 2\)"):
         run_search(tmp_path, corpus="corpus.shard*.npz")
+
+
+def test_embeddings_of_different_dimension_are_refused():
+    from retriever.searcher import check_compatible
+    from retriever.io import DataError
+
+    with pytest.raises(DataError, match="differ in 'dim' \\(576 vs 32\\)"):
+        check_compatible({"dim": 576, "model": "m"}, {"dim": 32, "model": "m"}, "queries.npz", "corpus.npz")
+
+
+@pytest.mark.parametrize("damage", ["empty", "truncated", "shape"])
+def test_damaged_embeddings_file_is_named_with_what_to_do(tiny_model_dir, tiny_beir, tmp_path, damage):
+    import numpy as np
+
+    from retriever.searcher import load_embeddings
+    from retriever.io import DataError
+
+    path = tmp_path / "corpus.npz"
+    encode.main(["--model_name_or_path", tiny_model_dir, "--data_dir", str(tiny_beir), "--output_file", str(path),
+                 "--max_docs", "4"])
+    data = path.read_bytes()
+    if damage == "shape":
+        with np.load(path) as d:
+            np.savez(path, embeddings=d["embeddings"][:3], ids=d["ids"], meta=d["meta"])
+    else:
+        path.write_bytes(b"" if damage == "empty" else data[: len(data) // 2])
+    with pytest.raises(DataError, match=r"corpus.npz: .*[Rr]e-encode it"):
+        load_embeddings(path)
+
+
+def test_a_file_name_with_glob_characters_is_read_as_the_file(tiny_model_dir, tiny_beir, tmp_path):
+    from retriever.searcher import load_corpus_shards
+
+    path = tmp_path / "corpus[v1].npz"
+    encode.main(["--model_name_or_path", tiny_model_dir, "--data_dir", str(tiny_beir), "--output_file", str(path)])
+    assert load_corpus_shards(str(path))[0].shape == (28, 32)

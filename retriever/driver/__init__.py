@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from retriever.io import DataError, NonFiniteLossError
+from retriever.recipe import RECIPE_FLAG, expand_recipes
 
 # Errors a user can cause and fix (bad files, paths, flags): one line, no traceback.
 USER_ERRORS = (DataError, FileNotFoundError, NonFiniteLossError, ValueError, OSError)
@@ -14,7 +15,8 @@ USER_ERRORS = (DataError, FileNotFoundError, NonFiniteLossError, ValueError, OSE
 def make_parser(dataclass_types, doc: str):
     """The argument parser of a driver (HfArgumentParser over its dataclasses): `--help` opens
     with the first line of the driver's docstring, what the command does, then a short usage
-    line, the rest of the docstring and every flag with its help and default."""
+    line, the rest of the docstring and every flag with its help and default. Every driver
+    takes `--recipe FILE` (retriever.recipe) among its flags."""
     import argparse
 
     from transformers import HfArgumentParser
@@ -24,7 +26,12 @@ def make_parser(dataclass_types, doc: str):
 
     class DriverParser(HfArgumentParser):
         def format_help(self):
-            return f"{summary}\n\n{super().format_help()}"
+            return (f"{summary}\n\n{super().format_help()}\n{RECIPE_FLAG} FILE: the flags of a JSON recipe "
+                    "(retriever/recipes/), read where it stands: flags after it win.\n")
+
+        def parse_args_into_dataclasses(self, args=None, **kwargs):
+            args = sys.argv[1:] if args is None else list(args)
+            return super().parse_args_into_dataclasses(args=expand_recipes(args, self), **kwargs)
 
     summary, _, rest = doc.strip().partition("\n")
     driver = Path(sys.argv[0])

@@ -47,6 +47,7 @@ def main(argv=None):
                   else f"shard {args.shard_id} of {args.data_dir}")
         raise ValueError(f"nothing to encode: no {kind} texts in {source}")
     model, tokenizer = load_encoder(model_dir, args)
+    model_dir = model.name_or_path  # the base model's with --zero_shot
     device = device_of(model)
     model = half_weights(model, device, args.bf16, args.fp16)
     spec = model.spec

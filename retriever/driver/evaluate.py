@@ -36,6 +36,7 @@ def main(argv=None):
         raise ValueError(f"--data_dir {args.data_dir}: no queries of qrels/{args.split}.tsv in queries.jsonl")
     model_name = args.model_name_or_path
     model, tokenizer = load_encoder(model_name, args)
+    model_name = model.name_or_path  # the base model's with --zero_shot
     device = device_of(model)
     model = half_weights(model, device, args.bf16, args.fp16)
     spec = model.spec

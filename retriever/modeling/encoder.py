@@ -55,7 +55,9 @@ class EncoderModel(nn.Module):
         """A saved retriever as it was trained (its spec), or any base model with the spec's
         defaults and the given overrides (pooling="mean", normalize=False, ...)."""
         spec = spec or read_spec(model_dir, **base_model_defaults)
-        return cls(load_trained_base(model_dir, spec.base_model), spec)
+        model = cls(load_trained_base(model_dir, spec.base_model), spec)
+        model.name_or_path = model_dir  # where the weights came from: embedding files record it
+        return model
 
     def save(self, output_dir: str, tokenizer=None, merge_lora: bool = False) -> EmbeddingSpec:
         """The model's one artifact: weights (or a LoRA adapter), tokenizer, its spec (embedding_spec.json),

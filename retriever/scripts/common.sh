@@ -16,8 +16,10 @@ script_args() {
   exit 2
 }
 
+ASSIGNMENT='^([A-Z][A-Z0-9_]*)=\$\{[A-Z0-9_]+:?-(.*)\}[[:space:]]*(#[[:space:]]*(.*))?$'
+
 script_help() {
-  local script=$1 line in_vars=0 assignment='^([A-Z][A-Z0-9_]*)=\$\{[A-Z0-9_]+:?-(.*)\}[[:space:]]*(#[[:space:]]*(.*))?$'
+  local script=$1 line in_vars=0 assignment=$ASSIGNMENT
   while IFS= read -r line; do  # the header: the comment lines after the shebang
     [[ $line == '#!'* ]] && continue
     [[ $line == '#'* ]] || break
@@ -51,4 +53,28 @@ renamed_variable() {
     echo "error: $1 is set, but this script reads $2 now ($1 was renamed); set $2=${!1} instead" >&2
     exit 2
   fi
+}
+
+# script_variables SCRIPT: the names of the variables SCRIPT sets (its NAME=${NAME:-default} lines)
+script_variables() {
+  local line
+  while IFS= read -r line; do
+    [[ $line =~ $ASSIGNMENT ]] && echo "${BASH_REMATCH[1]}"
+  done < "$1"
+}
+
+# recipe_replaces_settings SCRIPT FLAGS KEPT...: with RECIPE set, the recipe file replaces the settings of
+# SCRIPT (train_msmarco.sh), so a setting also set in the environment would be ignored: that is an error
+# (exit 2) that points to FLAGS, the variable whose driver flags win over the recipe. KEPT: the variables
+# still read beside a recipe (data, output, ...). Called before the settings get their defaults.
+recipe_replaces_settings() {
+  local script=$1 flags=$2 name; shift 2
+  local kept=" PYTHON RECIPE $* "
+  for name in $(script_variables "$script"); do
+    if [[ $kept != *" $name "* && -n ${!name+set} ]]; then
+      echo "error: $name is set and so is RECIPE=$RECIPE, whose flags replace the settings of" \
+        "$(basename "$script"); put the change in $flags (e.g. $flags=\"--max_steps 10\"), which wins over the recipe" >&2
+      exit 2
+    fi
+  done
 }

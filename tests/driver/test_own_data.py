@@ -2,12 +2,13 @@
 import json
 import re
 
-from tests.conftest import readme_commands, run_as_a_user
+from tests.conftest import readme_commands, run_as_a_user, with_train_flags
 
 
 def test_own_data_path_runs_as_written_from_a_beir_folder_to_a_query(tiny_model_dir, tiny_beir, tmp_path):
-    project, done = run_as_a_user(readme_commands("README.md", "## Your own data"), tmp_path, tiny_beir,
-                                  MODEL=tiny_model_dir, MAX_STEPS="2", QUERY_MAX_LEN="24", PASSAGE_MAX_LEN="32")
+    commands = with_train_flags(readme_commands("README.md", "## Your own data"), model_name_or_path=tiny_model_dir,
+                                max_steps=2, query_max_len=24, passage_max_len=32)
+    project, done = run_as_a_user(commands, tmp_path, tiny_beir)
     assert done.returncode == 0, done.stderr[-3000:]
     out = project / "runs" / "own"
     rows = json.loads((out / "eval" / "report.json").read_text())

@@ -6,7 +6,7 @@ from retriever.arguments import ModelArguments
 from retriever.collator import RerankCollator
 from retriever.modeling.loss import listwise_loss
 from retriever.modeling.reranker import RerankerModel
-from retriever.spec import RerankerSpec
+from retriever.spec import EmbeddingSpec, RerankerSpec
 from retriever.text import tokenize_pairs
 
 
@@ -56,3 +56,17 @@ def test_saved_reranker_loads_with_the_same_scores(tiny_model_dir, tokenizer, tm
 def test_loading_a_directory_without_a_reranker_says_so(tiny_model_dir):
     with pytest.raises(FileNotFoundError, match="not a trained re-ranker"):
         RerankerModel.load(tiny_model_dir)
+
+
+def test_a_reranker_saved_before_reranker_spec_json_still_loads(tiny_model_dir, tokenizer, tmp_path):
+    torch.manual_seed(0)
+    model = RerankerModel.build(RerankerSpec(base_model=tiny_model_dir, query_prefix="q: ", query_max_len=8,
+                                             max_len=20), ModelArguments()).eval()
+    model.save(str(tmp_path))
+    (tmp_path / "reranker_spec.json").unlink()  # what earlier versions wrote instead: an embedding spec
+    EmbeddingSpec(base_model=tiny_model_dir, query_prefix="q: ", query_max_len=8, passage_max_len=12).save(tmp_path)
+    loaded = RerankerModel.load(str(tmp_path)).eval()
+    assert loaded.spec == model.spec
+    batch = RerankCollator(tokenizer, loaded.spec)([{"query": "apple", "passages": [{"text": "apple"}, {"text": "dog"}]}])
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.score(batch["pairs"]), model.score(batch["pairs"]))

@@ -1,5 +1,6 @@
 """The homework scripts as a student meets them offline: --help, fast clear failures, nothing left behind,
 and the offline route of retriever/README.md, run as written on tiny data."""
+import json
 import os
 import re
 import subprocess
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import readme_commands, run_as_a_user
+from tests.conftest import readme_commands, run_as_a_user, with_train_flags
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPTS = REPO / "retriever" / "scripts"
@@ -96,8 +97,9 @@ def test_search_without_embeddings_says_encode_first(tmp_path):
 
 def test_the_offline_route_runs_as_written(tiny_model_dir, tiny_beir, tmp_path):
     """retriever/README.md's offline route, unchanged, with a tiny model and 2 steps."""
-    project, done = run_as_a_user(readme_commands("retriever/README.md", "## The offline route"), tmp_path, tiny_beir,
-                                  MODEL=tiny_model_dir, MAX_STEPS="2", QUERY_MAX_LEN="24", PASSAGE_MAX_LEN="32")
+    commands = with_train_flags(readme_commands("retriever/README.md", "## The offline route"), model_name_or_path=tiny_model_dir,
+                                max_steps=2, query_max_len=24, passage_max_len=32)
+    project, done = run_as_a_user(commands, tmp_path, tiny_beir)
     assert done.returncode == 0, done.stderr[-3000:]
     run = project / "runs" / "offline"
     for name in ("groups.jsonl", "model/loss_curve.png", "model/train_log.json", "search/run.trec",
@@ -134,3 +136,31 @@ def test_encode_refuses_zero_shards_before_anything_runs(tiny_model_dir, tmp_pat
     done = run_script("encode_fiqa.sh", tmp_path, MODEL_DIR=tiny_model_dir, NUM_SHARDS="0", EMB_DIR="emb")
     assert done.returncode == 2 and "NUM_SHARDS must be >= 1; got 0" in done.stderr
     assert not (tmp_path / "emb").exists()
+
+
+def test_extra_args_reach_the_driver_without_glob_expansion(tiny_model_dir, tiny_groups, tmp_path):
+    (tmp_path / "query_file_a_glob_would_match").write_text("")
+    env = {**os.environ, "PYTHON": sys.executable, "MODEL": tiny_model_dir, "TRAIN_DATA": str(tiny_groups),
+           "OUTPUT_DIR": str(tmp_path / "m"), "MAX_STEPS": "1", "TRAIN_BATCH_SIZE": "4", "GROUP_SIZE": "2",
+           "QUERY_MAX_LEN": "8", "PASSAGE_MAX_LEN": "12", "BF16": "False", "GRAD_CHECKPOINTING": "False",
+           "EXTRA_ARGS": "--query_prefix query*"}
+    done = subprocess.run(["bash", str(REPO / "retriever" / "scripts" / "train_msmarco.sh")], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads((tmp_path / "m" / "embedding_spec.json").read_text())["query_prefix"] == "query*"
+
+
+@pytest.mark.parametrize("script", sorted(p.name for p in (REPO / "retriever" / "scripts").glob("*.sh")))
+def test_every_script_parses_and_is_executable(script):
+    path = REPO / "retriever" / "scripts" / script
+    assert subprocess.run(["bash", "-n", str(path)], capture_output=True).returncode == 0
+    assert os.access(path, os.X_OK)
+
+
+@pytest.mark.parametrize("script,flags", [("train_msmarco.sh", "EXTRA_ARGS"), ("run_all.sh", "TRAIN_ARGS")])
+def test_a_setting_the_recipe_replaces_is_refused_naming_where_a_change_goes(script, flags, tiny_groups, tmp_path):
+    done = run_script(script, tmp_path, RECIPE=str(REPO / "retriever/recipes/demo_cpu.json"), MAX_STEPS="5",
+                      TRAIN_DATA=str(tiny_groups), OUTPUT_DIR=str(tmp_path / "m"), DATA=str(tmp_path))
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: MAX_STEPS is set and so is RECIPE=") and f'{flags}="--max_steps 10"' in done.stderr
+    assert not (tmp_path / "m").exists()

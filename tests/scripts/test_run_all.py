@@ -1,0 +1,69 @@
+"""retriever/scripts/run_all.sh: the whole offline pipeline on tiny data, and its errors."""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO
+
+
+def test_run_all_trains_evaluates_reranks_mines_round_2_and_reports(tiny_model_dir, tiny_arch_dirs, tiny_beir,
+                                                                     tmp_path):
+    # A BEIR dir with train and test qrels (the train split reuses the test queries: a smoke test).
+    # Held-out sets go through the same evaluate() as the main set (HOLDOUT=""; see test_subset).
+    data = tmp_path / "tinyset"
+    shutil.copytree(tiny_beir, data)
+    shutil.copyfile(data / "qrels" / "test.tsv", data / "qrels" / "train.tsv")
+    tiny = {"model_name_or_path": tiny_model_dir, "max_steps": 2, "per_device_train_batch_size": 4,
+            "query_max_len": 16, "passage_max_len": 20, "lora": False}
+    reranker_recipe = tmp_path / "reranker.json"  # the demo's re-ranker recipe, made tiny
+    reranker_recipe.write_text(json.dumps({**json.loads((REPO / "retriever/recipes/reranker_cpu.json").read_text()),
+                                           **tiny}))
+    env = {**os.environ, "PYTHON": sys.executable, "DATA": str(data),
+           "TRAIN_ARGS": " ".join(f"--{flag} {value}" for flag, value in tiny.items()),
+           "RERANKER_RECIPE": str(reranker_recipe), "RUN_DIR": str(tmp_path / "run"), "HOLDOUT": "", "EVAL_DOCS": "20",
+           "MINILM": tiny_arch_dirs["bert"], "MINILM_MAX_LEN": "16",
+           "RERANK": "1", "RERANK_DEPTH": "5", "ROUND2": "1", "MINE_QUERIES": "6", "MINE_DOCS": "20",
+           "DEV_SET": str(data), "DEV_SPLIT": "test", "DEV_QUERIES": "6", "DEV_DOCS": "12"}
+    done = subprocess.run(["bash", str(REPO / "retriever" / "scripts" / "run_all.sh")], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=400)
+    assert done.returncode == 0, done.stderr[-3000:]
+    # run_all.sh trains through the homework script with the recipe file (and TRAIN_ARGS after it), evaluates
+    # every model row with driver.evaluate
+    assert all(tag in done.stdout for tag in ("[train] recipe ", "[rerank]", "MRR@10"))
+    assert "--per_device_train_batch_size 4" in done.stdout
+    # one model load per model and set: each row encodes its corpus once and its queries once
+    assert done.stderr.count("INFO __main__: encoding 20 passage texts") == 4  # zero-shot, fine-tuned, MiniLM, round 2
+    assert (tmp_path / "run" / "tinyset" / "finetuned" / "index" / "index.faiss").is_file()
+    rows = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert [r["system"] for r in rows] == ["BM25", "zero-shot (last)", "fine-tuned (last)", "MiniLM (all-MiniLM-L6-v2)",
+                                           "hybrid (BM25 + fine-tuned, minmax)",
+                                           "hybrid (BM25 + fine-tuned, rrf)", "fine-tuned+re-ranker@5",
+                                           "fine-tuned round 2 (last)"]
+    assert all(r["set"] == "tinyset" and 0 <= r["nDCG@10"] <= 1 and r["seconds"] >= 0 for r in rows)
+    report = (tmp_path / "run" / "report.md").read_text()
+    assert "## tinyset" in report and "| nDCG@10 vs bm25 |" in report and "| queries |" in report
+    assert rows[0]["nDCG@10 vs bm25"] == "(baseline)"
+    assert all(re.search(r"\(p [=<] ", r["nDCG@10 vs bm25"]) for r in rows[1:])
+    round2 = [json.loads(line) for line in (tmp_path / "run" / "train_groups.round2.jsonl").read_text().splitlines()]
+    assert len(round2) == 6 and all(g["negative_passages"] for g in round2)
+    assert (tmp_path / "run" / "model" / "loss_curve.png").is_file()
+    # the demo recipe's template and no-EOS choice reach the trained model
+    fmt = json.loads((tmp_path / "run" / "model" / "embedding_spec.json").read_text())
+    assert fmt["query_template"] == 'This sentence : "{text}" means in one word:"' and fmt["append_eos"] is False
+    # the dev set is watched during training: before, at EVAL_STEPS (half the steps: 1) and after the last step
+    log = json.loads((tmp_path / "run" / "model" / "train_log.json").read_text())
+    assert [e["step"] for e in log if "eval_nDCG@10" in e] == [0, 1, 2]
+
+
+@pytest.mark.parametrize("missing", ["DATA", "HOLDOUT", "DEV_SET"])
+def test_run_all_without_data_says_what_to_download(tiny_beir, tmp_path, missing):
+    env = {**os.environ, "DATA": str(tiny_beir), "HOLDOUT": "", "DEV_SET": "", missing: str(tmp_path / "nowhere")}
+    done = subprocess.run(["bash", str(REPO / "retriever" / "scripts" / "run_all.sh")], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "scifact.zip" in done.stderr and "nowhere" in done.stderr
+    assert not (tmp_path / "runs").exists()  # nothing started

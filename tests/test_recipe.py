@@ -1,0 +1,60 @@
+"""Recipe files: read strictly, standing where --recipe stands on the command line."""
+import json
+
+import pytest
+
+from retriever.driver import make_parser
+from retriever.recipe import expand_recipes
+from retriever.training import TRAIN_ARGUMENTS
+from tests.conftest import REPO
+
+
+def parse(args):
+    return make_parser(TRAIN_ARGUMENTS, "train\n").parse_args_into_dataclasses(args=args)
+
+
+def recipe(tmp_path, **values):
+    path = tmp_path / "recipe.json"
+    path.write_text(json.dumps(values))
+    return str(path)
+
+
+def test_a_recipe_sets_flags_and_flags_after_it_win_flags_before_it_lose(tmp_path):
+    path = recipe(tmp_path, **{"#": "a comment", "learning_rate": 0.001, "lora": True, "max_steps": 26,
+                               "query_template": 'Q "{text}" means:', "train_files": ["a=a.jsonl", "b.jsonl"]})
+    model_args, data_args, training_args = parse(["--max_steps", "5", "--recipe", path, "--learning_rate", "0.01"])
+    assert (training_args.learning_rate, training_args.max_steps) == (0.01, 26)
+    assert model_args.lora is True and model_args.query_template == 'Q "{text}" means:'
+    assert data_args.train_files == ["a=a.jsonl", "b.jsonl"]
+
+
+def test_the_demo_recipes_are_read_by_their_drivers():
+    model_args, _, training_args = parse(["--recipe", str(REPO / "retriever/recipes/demo_cpu.json")])
+    assert model_args.append_eos is False and training_args.max_steps == 26 and training_args.warmup_steps == 2
+    for name in ("reranker_cpu.json", "multitask_cpu.json"):
+        parse(["--recipe", str(REPO / "retriever/recipes" / name)])
+
+
+@pytest.mark.parametrize("values,message", [
+    ({"learnin_rate": 0.1}, r"'learnin_rate' is not a flag of this driver \(did you mean 'learning_rate'\?\)"),
+    ({"lora": "true"}, r"'lora' must be a JSON boolean \(true/false\); got \"true\""),
+    ({"max_steps": 2.5}, r"'max_steps' must be an integer; got 2.5"),
+    ({"learning_rate": None}, r"'learning_rate' must be a number; got null"),
+    ({"train_files": "a.jsonl"}, r"'train_files' must be a JSON list"),
+    ({"pooling": ["last"]}, r"'pooling' must be one value, not a list"),
+])
+def test_a_bad_recipe_names_the_file_and_the_key(tmp_path, values, message):
+    path = recipe(tmp_path, **values)
+    with pytest.raises(ValueError, match=message) as error:
+        parse(["--recipe", path])
+    assert str(error.value).startswith(path)
+
+
+def test_a_missing_recipe_file_or_one_that_is_not_an_object_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="--recipe .*nope.json: cannot be read"):
+        parse(["--recipe", str(tmp_path / "nope.json")])
+    (tmp_path / "list.json").write_text("[1]")
+    with pytest.raises(ValueError, match="list.json: a recipe is a JSON object"):
+        parse(["--recipe", str(tmp_path / "list.json")])
+    with pytest.raises(ValueError, match="--recipe needs a file"):
+        expand_recipes(["--recipe"], None)

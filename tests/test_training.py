@@ -1,0 +1,115 @@
+"""One training run: same seed, same run; the saved model written whole; reruns into an output dir."""
+import json
+
+import pytest
+
+from retriever.driver import encode, search, train
+from retriever.loss_log import LossLogCallback
+from tests.conftest import TRAIN_FLAGS, losses, train_args
+
+
+def test_same_seed_gives_same_loss_curve_and_run_file(tiny_model_dir, tiny_groups, tiny_beir, tmp_path):
+    runs = []
+    for name in ("a", "b"):
+        out = tmp_path / name
+        train.main(train_args(tiny_model_dir, tiny_groups, out, "--max_steps", "3"))
+        for extra in ([], ["--encode_is_query"]):
+            encode.main(["--model_name_or_path", str(out), "--data_dir", str(tiny_beir), *extra,
+                         "--output_file", str(out / ("queries.npz" if extra else "corpus.npz"))])
+        search.main(["--query_embeddings", str(out / "queries.npz"), "--corpus_embeddings",
+                     str(out / "corpus.npz"), "--output_dir", str(out / "search")])
+        runs.append((losses(out), (out / "search" / "run.trec").read_text()))
+    assert runs[0][0] == runs[1][0]
+    assert runs[0][1] == runs[1][1]
+
+
+def test_a_save_that_fails_leaves_no_partial_model_under_the_final_name(tiny_model_dir, tiny_groups, tmp_path,
+                                                                        monkeypatch):
+    from transformers import PreTrainedTokenizerBase
+
+    def disk_full(self, *args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(PreTrainedTokenizerBase, "save_pretrained", disk_full)
+    out = tmp_path / "out"
+    with pytest.raises(OSError, match="No space left"):
+        train.main(train_args(tiny_model_dir, tiny_groups, out, "--max_steps", "1"))
+    left = sorted(p.name for p in out.iterdir())
+    assert left == ["loss_curve.png", "run_recipe.json", "train_log.json"]  # logs, no config.json, weights, temp dir
+
+
+def test_rerunning_training_into_a_finished_model_is_refused_unless_overwritten(tiny_model_dir, tiny_groups, tmp_path):
+    # case 4: a rerun with another learning rate must not re-save the old weights under a new model card
+    out = tmp_path / "m"
+    train.main(train_args(tiny_model_dir, tiny_groups, out, "--max_steps", "2"))
+    weights = (out / "model.safetensors").read_bytes()
+    with pytest.raises(ValueError, match=r"--output_dir .*: holds a finished model of a run with another recipe "
+                                         r"\(--learning_rate 0.001 -> 0.005\); .*--overwrite_output_dir True"):
+        train.main(train_args(tiny_model_dir, tiny_groups, out, "--max_steps", "2", "--learning_rate", "5e-3"))
+    assert (out / "model.safetensors").read_bytes() == weights
+    train.main(train_args(tiny_model_dir, tiny_groups, out, "--max_steps", "2"))  # the same recipe: nothing to do
+    assert (out / "model.safetensors").read_bytes() == weights and [s for s, _ in losses(out)] == [1, 2]
+    (out / "run_recipe.json").unlink()  # a model whose recipe is not known
+    with pytest.raises(FileExistsError, match="--output_dir .*: holds a finished model; .*--overwrite_output_dir True"):
+        train.main(train_args(tiny_model_dir, tiny_groups, out, "--max_steps", "2"))
+    train.main(train_args(tiny_model_dir, tiny_groups, out, "--max_steps", "2", "--learning_rate", "5e-3",
+                          "--overwrite_output_dir", "True"))
+    assert (out / "model.safetensors").read_bytes() != weights
+    assert "| `--learning_rate` | `0.005` |" in (out / "README.md").read_text()
+    assert [s for s, _ in losses(out)] == [1, 2]  # a new run, not the old log continued
+
+
+def test_resuming_checkpoints_with_another_recipe_is_refused_naming_the_flags(tiny_model_dir, tiny_groups, tmp_path,
+                                                                             monkeypatch):
+    ckpt = ["--max_steps", "4", "--save_strategy", "steps", "--save_steps", "2"]
+    original = LossLogCallback.on_log
+
+    def die_at_step_3(self, args, state, control, logs=None, **kw):
+        if state.global_step == 3:
+            raise KeyboardInterrupt
+        return original(self, args, state, control, logs, **kw)
+    monkeypatch.setattr(LossLogCallback, "on_log", die_at_step_3)
+    with pytest.raises(KeyboardInterrupt):
+        train.main(train_args(tiny_model_dir, tiny_groups, tmp_path / "k", *ckpt))
+    monkeypatch.setattr(LossLogCallback, "on_log", original)
+    with pytest.raises(ValueError, match=r"holds checkpoints of a run with another recipe \(--learning_rate "
+                                         r"0.001 -> 0.005\)"):
+        train.main(train_args(tiny_model_dir, tiny_groups, tmp_path / "k", *ckpt, "--learning_rate", "5e-3"))
+    train.main(train_args(tiny_model_dir, tiny_groups, tmp_path / "k", *ckpt))  # the same recipe resumes
+    assert [s for s, _ in losses(tmp_path / "k")] == [1, 2, 3, 4]
+
+
+def test_a_temp_dir_left_by_a_killed_save_is_removed_by_the_next_save(tiny_model_dir, tiny_groups, tmp_path):
+    # case 16
+    out = tmp_path / "m"
+    (out / ".saving-killed").mkdir(parents=True)
+    (out / ".saving-killed" / "model.safetensors").write_bytes(b"half")
+    train.main(train_args(tiny_model_dir, tiny_groups, out, "--max_steps", "1"))
+    assert not list(out.glob(".saving-*")) and (out / "config.json").is_file()
+
+
+def test_training_improves_mrr_over_the_base_model_on_topic_separable_data(tiny_model_dir, tiny_groups, tiny_beir,
+                                                                          tmp_path):
+    model = train.main(["--model_name_or_path", tiny_model_dir, "--train_data", str(tiny_groups), "--output_dir",
+                        str(tmp_path / "m"), *TRAIN_FLAGS[2:], "--max_steps", "12", "--learning_rate", "3e-3"])
+    base, trained = mrr_of(tiny_model_dir, tiny_beir, tmp_path / "base"), mrr_of(model, tiny_beir, tmp_path / "t")
+    assert trained > base + 0.05, (base, trained)  # measured: 0.315 -> 0.421 at this seed
+
+
+def test_trained_model_has_a_model_card_with_its_recipe_and_loss(trained):
+    card = (trained / "README.md").read_text()
+    log = json.loads((trained / "train_log.json").read_text())
+    assert "- base model: `" in card and "(16 query groups of 3 passages)" in card
+    assert f"final loss {log[-1]['loss']:.4f}" in card
+    for flag in ("| `--max_steps` | `3` |", "| `--learning_rate` | `0.001` |", "| `--passage_max_len` | `12` |"):
+        assert flag in card
+    assert "`--seed`" not in card and "`--output_dir`" not in card  # defaults and places are not the recipe
+
+
+def mrr_of(model_dir, tiny_beir, out):
+    encode.main(["--model_name_or_path", str(model_dir), "--data_dir", str(tiny_beir),
+                 "--output_file", str(out / "corpus.npz")])
+    encode.main(["--model_name_or_path", str(model_dir), "--data_dir", str(tiny_beir), "--encode_is_query",
+                 "--output_file", str(out / "queries.npz")])
+    return search.main(["--query_embeddings", str(out / "queries.npz"), "--corpus_embeddings",
+                        str(out / "corpus.npz"), "--qrels", str(tiny_beir), "--output_dir", str(out / "s")])["MRR@10"]
