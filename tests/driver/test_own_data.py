@@ -2,13 +2,11 @@
 import json
 import re
 
-from tests.conftest import readme_commands, run_as_a_user, with_train_flags
+from tests.conftest import run_readme_tiny
 
 
 def test_own_data_path_runs_as_written_from_a_beir_folder_to_a_query(tiny_model_dir, tiny_beir, tmp_path):
-    commands = with_train_flags(readme_commands("README.md", "## Your own data"), model_name_or_path=tiny_model_dir,
-                                max_steps=2, query_max_len=24, passage_max_len=32)
-    project, done = run_as_a_user(commands, tmp_path, tiny_beir)
+    project, done = run_readme_tiny("README.md", "## Your own data", tmp_path, tiny_beir, tiny_model_dir)
     assert done.returncode == 0, done.stderr[-3000:]
     out = project / "runs" / "own"
     rows = json.loads((out / "eval" / "report.json").read_text())

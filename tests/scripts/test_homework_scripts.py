@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import readme_commands, run_as_a_user, with_train_flags
+from tests.conftest import run_readme_tiny
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPTS = REPO / "retriever" / "scripts"
@@ -97,9 +97,7 @@ def test_search_without_embeddings_says_encode_first(tmp_path):
 
 def test_the_offline_route_runs_as_written(tiny_model_dir, tiny_beir, tmp_path):
     """retriever/README.md's offline route, unchanged, with a tiny model and 2 steps."""
-    commands = with_train_flags(readme_commands("retriever/README.md", "## The offline route"), model_name_or_path=tiny_model_dir,
-                                max_steps=2, query_max_len=24, passage_max_len=32)
-    project, done = run_as_a_user(commands, tmp_path, tiny_beir)
+    project, done = run_readme_tiny("retriever/README.md", "## The offline route", tmp_path, tiny_beir, tiny_model_dir)
     assert done.returncode == 0, done.stderr[-3000:]
     run = project / "runs" / "offline"
     for name in ("groups.jsonl", "model/loss_curve.png", "model/train_log.json", "search/run.trec",
