@@ -215,6 +215,10 @@ class EvaluateArguments(ReadingArguments, IndexArguments):
     save_index: bool = field(default=True, metadata={
         "help": "Save the FAISS index, its metadata and the corpus texts in <output_dir>/index "
                 "(python -m retriever.driver.query searches it with free text)."})
+    cache_embeddings: bool = field(default=False, metadata={
+        "help": "Keep the embeddings in $RETRIEVER_CACHE/embeddings and reuse them when the weights (their "
+                "fingerprint), the text format, precision and texts are all the same: for a model that does not "
+                "change between runs (a base model zero-shot, MiniLM)."})
 
     def __post_init__(self):
         ReadingArguments.__post_init__(self)

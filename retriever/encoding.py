@@ -6,6 +6,8 @@ device, and returned in their original order.
 """
 import contextlib
 import dataclasses
+import hashlib
+import json
 import logging
 from pathlib import Path
 from typing import Optional
@@ -18,7 +20,8 @@ from retriever.collator import pad
 from retriever.data import load_qrels, load_queries
 from retriever.modeling.encoder import EncoderModel
 from retriever.modeling.loading import best_device, load_tokenizer
-from retriever.resolve import weights_fingerprint
+from retriever.io import atomic_write
+from retriever.resolve import cache_root, weights_fingerprint
 from retriever.spec import MODEL_FIELDS, PLACEHOLDER, SPEC_FILE, TEXT_FIELDS, EmbeddingSpec, read_spec
 from retriever.text import join_title, tokenize
 
@@ -85,6 +88,36 @@ def encode_as_trained(model: EncoderModel, tokenizer, texts: list[str], kind: st
     spec = model.spec
     return encode_texts(model, tokenizer, texts, spec.max_len(kind), batch_size, bf16=bf16, fp16=fp16, desc=desc,
                         template=spec.template(kind, task), append_eos=spec.append_eos)[spec.pooling]
+
+
+def encode_cached(model: EncoderModel, tokenizer, texts: list[str], kind: str, batch_size: int, desc: str,
+                  task: Optional[str] = None, bf16: bool = False, fp16: bool = False) -> np.ndarray:
+    """encode_as_trained, kept in $RETRIEVER_CACHE/embeddings and reused by the next run that asks for
+    the same vectors: the same weights (their fingerprint), the same spec reading fields, kind and
+    task, the same precision, device and torch version, and the same texts in the same order.
+    When any of these differs, or the weights have no fingerprint (a hub name), nothing is reused.
+    For models that do not change between runs: a base model read zero-shot, MiniLM."""
+    fingerprint = weights_fingerprint(model.name_or_path)
+    if fingerprint is None:
+        logger.info("%s: no local weights to fingerprint, so no embedding cache", model.name_or_path)
+        return encode_as_trained(model, tokenizer, texts, kind, batch_size, desc, task, bf16, fp16)
+    texts_digest = hashlib.sha256()
+    for text in texts:
+        texts_digest.update(text.encode("utf-8") + b"\0")
+    key = {"weights": fingerprint, "reading": model.spec.reading(task), "padding_side": model.spec.padding_side,
+           "kind": kind, "bf16": bf16, "fp16": fp16, "device": device_of(model), "torch": torch.__version__,
+           "texts": texts_digest.hexdigest(), "n": len(texts)}
+    path = cache_root() / "embeddings" / (hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:32]
+                                          + ".npy")
+    if path.is_file():
+        embeddings = np.load(path)
+        if embeddings.shape[0] == len(texts):
+            logger.info("%s: %d %s embeddings reused from %s", model.name_or_path, len(texts), kind, path)
+            return embeddings
+    embeddings = encode_as_trained(model, tokenizer, texts, kind, batch_size, desc, task, bf16, fp16)
+    with atomic_write(path, "wb") as f:
+        np.save(f, embeddings)
+    return embeddings
 
 
 def load_encoder(model_dir: str, flags=None):

@@ -35,3 +35,39 @@ def test_encode_of_an_empty_shard_names_the_shard_and_writes_nothing(tiny_model_
 def test_encode_parses_only_its_own_flags():
     with pytest.raises(ValueError, match="not used by the HfArgumentParser: \\['--lora'"):
         encode.main(["--lora", "True"])
+
+
+def test_cached_embeddings_are_reused_only_for_the_same_weights_format_and_texts(tiny_model_dir, tmp_path,
+                                                                                 monkeypatch):
+    import shutil
+    import types
+
+    from safetensors.torch import load_file, save_file
+
+    from retriever import encoding
+
+    monkeypatch.setenv("RETRIEVER_CACHE", str(tmp_path / "cache"))
+    computed = []
+    original = encoding.encode_as_trained
+    monkeypatch.setattr(encoding, "encode_as_trained", lambda *a, **k: computed.append(a[3]) or original(*a, **k))
+    model, tokenizer = load_encoder(tiny_model_dir)
+    texts = ["apple banana", "river sun tree"]
+
+    def embed(model, texts, kind="passage"):
+        return encoding.encode_cached(model, tokenizer, texts, kind, 4, "test")
+
+    first = embed(model, texts)
+    np.testing.assert_array_equal(embed(model, texts), first)  # reused
+    assert computed == ["passage"]
+    embed(model, texts[:1])  # other texts
+    embed(model, texts, "query")  # another kind
+    other_format = types.SimpleNamespace(query_template=None, passage_template="what {text}")
+    embed(load_encoder(tiny_model_dir, other_format)[0], texts)  # another template
+    retrained = tmp_path / "retrained"  # the same directory name, other weights
+    shutil.copytree(tiny_model_dir, retrained)
+    weights = load_file(str(retrained / "model.safetensors"))
+    save_file({k: v + 0.01 if "norm" in k else v for k, v in weights.items()}, str(retrained / "model.safetensors"),
+              metadata={"format": "pt"})
+    changed = embed(load_encoder(str(retrained))[0], texts)
+    assert computed == ["passage"] * 2 + ["query"] + ["passage"] * 2 and not np.allclose(changed, first)
+    assert len(list((tmp_path / "cache" / "embeddings").glob("*.npy"))) == 5

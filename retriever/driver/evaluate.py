@@ -18,7 +18,7 @@ from retriever.arguments import EvaluateArguments
 from retriever.data import load_corpus
 from retriever.driver import make_parser, run_cli, setup_logging
 from retriever.encoding import (check_finite_embeddings, corpus_texts, device_of, embedding_meta, encode_as_trained,
-                                half_weights, load_encoder, split_queries)
+                                encode_cached, half_weights, load_encoder, split_queries)
 from retriever.metrics import report, to_run
 from retriever.searcher import build_index, save_embeddings, save_index, search
 
@@ -45,8 +45,9 @@ def main(argv=None):
     for kind, ids, texts in (("passage", p_ids, p_texts), ("query", q_ids, q_texts)):
         logger.info("encoding %d %s texts (max %d tokens) with %s on %s", len(texts), kind, spec.max_len(kind),
                     model_name, device)
-        embeddings = encode_as_trained(model, tokenizer, texts, kind, args.batch_size, f"encode {kind}",
-                                       args.task, args.bf16, args.fp16)
+        encode = encode_cached if args.cache_embeddings else encode_as_trained
+        embeddings = encode(model, tokenizer, texts, kind, args.batch_size, f"encode {kind}", args.task, args.bf16,
+                            args.fp16)
         check_finite_embeddings(embeddings, model_name)
         meta = embedding_meta(model_name, spec, kind, embeddings.shape[1], args.task)
         save_embeddings(out / "emb" / ("corpus.npz" if kind == "passage" else "queries.npz"), embeddings, ids, meta)

@@ -153,7 +153,7 @@ evaluate() {
     stage "$set: base model zero-shot ($pooling pooling, the recipe's template)"
     t=$SECONDS
     evaluate_model "$RUN_DIR/model" "$set" "$split" "$out/zeroshot-$pooling" "zero-shot ($pooling)" --zero_shot \
-      --pooling "$pooling"
+      --pooling "$pooling" --cache_embeddings True
     times+=("$set/zeroshot-$pooling=$((SECONDS - t))")
   done
 
@@ -168,7 +168,7 @@ evaluate() {
     stage "$set: all-MiniLM-L6-v2 (off the shelf, mean pooling)"
     t=$SECONDS
     evaluate_model "$MINILM" "$set" "$split" "$out/minilm" "MiniLM (all-MiniLM-L6-v2)" --pooling mean \
-      --query_max_len "$MINILM_MAX_LEN" --passage_max_len "$MINILM_MAX_LEN"
+      --query_max_len "$MINILM_MAX_LEN" --passage_max_len "$MINILM_MAX_LEN" --cache_embeddings True
     times+=("$set/minilm=$((SECONDS - t))")
   fi
 
