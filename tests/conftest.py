@@ -216,3 +216,16 @@ def echo_beir(tmp_path_factory, tiny_beir):
     (root / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(
         f"q-{d['_id']}\t{d['_id']}\t1\n" for d in chosen))
     return root
+
+
+@pytest.fixture(scope="session")
+def reranker_dir(tiny_model_dir, tiny_groups, tmp_path_factory):
+    """A tiny re-ranker trained 10 steps by driver.train_reranker."""
+    from retriever.driver import train_reranker
+
+    out = tmp_path_factory.mktemp("reranker")
+    train_reranker.main(["--model_name_or_path", tiny_model_dir, "--train_data", str(tiny_groups),
+                         "--output_dir", str(out), "--max_steps", "10", "--per_device_train_batch_size", "4",
+                         "--train_group_size", "3", "--learning_rate", "1e-2", "--query_max_len", "8",
+                         "--passage_max_len", "12"])
+    return out
