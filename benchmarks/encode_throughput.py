@@ -23,6 +23,7 @@ from retriever.data import load_corpus
 from retriever.encoding import autocast, encode_texts, half_weights
 from retriever.modeling import EncoderModel
 from retriever.modeling.loading import best_device, load_tokenizer
+from retriever.modeling.pooling import get_pooling
 from retriever.resolve import resolve_model_path
 
 
@@ -63,7 +64,7 @@ def main():
     plain_text = {"text": {"method": "forward", "method_output_name": "last_hidden_state"}}
     transformer = Transformer(path, max_seq_length=a.max_len, module_output_name="token_embeddings",
                               modality_config=plain_text)
-    pooling = Pooling(transformer.get_embedding_dimension(), pooling_mode="lasttoken")
+    pooling = Pooling(transformer.get_embedding_dimension(), pooling_mode=get_pooling("last").st_name)
     st = SentenceTransformer(modules=[transformer, pooling, Normalize()], device=device)
     if device == "cuda" and a.bf16:
         st = st.to(torch.bfloat16)
