@@ -1,13 +1,17 @@
-"""EmbeddingSpec: everything a trained model needs to be used as it was trained.
+"""The contract of a saved model: everything needed to use it as it was trained.
 
-How texts are shaped (templates, prefixes, EOS, max lengths, padding side, task
-instructions), how hidden states become embeddings (pooling, normalize), the
-training temperature, and what the weights are (base model, LoRA adapter or not).
+`EmbeddingSpec` (the retriever's, `embedding_spec.json`): how texts are shaped
+(templates, prefixes, EOS, max lengths, padding side, task instructions), how hidden
+states become embeddings (pooling, normalize), the training temperature, and what the
+weights are (base model, LoRA adapter or not). `RerankerSpec` (`reranker_spec.json`)
+is the re-ranker's smaller one.
 
-The model's `save` writes it (`embedding_spec.json`); `read_spec` is the one
-function that reads it back, for train, encode, mine, rerank and the embedding
-metadata search compares. Model directories saved before the spec existed
-(`retriever_config.json` + `text_format.json`) are read through `read_spec` too.
+The model is built from its spec and its `save` writes it; `read_spec` and
+`read_reranker_spec` are the one place each is read back. The flags that set a spec
+(retriever.arguments.SpecArguments) and the embedding metadata search compares
+(`EmbeddingSpec.reading`) derive from its fields. Model directories saved before the
+spec existed (`retriever_config.json` + `text_format.json`) are read through
+`read_spec` too. Nothing here imports torch: the search driver reads it without.
 """
 import dataclasses
 import difflib
