@@ -11,8 +11,8 @@ MultipleNegativesRankingLoss at scale 1 / temperature, on the same base model sa
 the sentence-transformers format (our save writes it: its prompts, chat template and
 lengths give the same token ids), with the same LoRA adapters put in its place.
 
-LoRA dropout is set to 0 on both sides (the benchmark's one change to the recipe): with
-dropout, the two sides draw different masks (they run the passages in a different
+LoRA dropout is forced to 0 on both sides (the demo recipe has none; another recipe's
+would be overridden): with dropout, the two sides draw different masks (they run the passages in a different
 number of forward passes) and their losses could not be compared after the first
 update. Each side runs in its own process, interleaved A, B, A, B (--rounds), so a drift
 in the machine's speed hits both; each reports seconds per step (the first step of
