@@ -1,4 +1,6 @@
+"""The loss log: JSON and PNG of every run, moving average and quarter means, dev curves, W&B offline."""
 import json
+import time
 
 from retriever.loss_log import LossLogCallback, dev_curves, quarter_means, smooth
 
@@ -60,6 +62,13 @@ def test_training_reports_loss_and_dev_metrics_to_wandb_offline_and_still_writes
     wandb.finish()
     runs = list((tmp_path / "wandb").glob("offline-run-*"))
     assert len(runs) == 1 and list(runs[0].glob("*.wandb"))  # the offline run W&B can sync later
-    data = b"".join(p.read_bytes() for p in runs[0].glob("*.wandb"))
+    # W&B's own service process writes the file and may still be flushing it when the run has
+    # finished (one CI run read only its header): wait for it, a few seconds at most
+    deadline = time.monotonic() + 30
+    while True:
+        data = b"".join(p.read_bytes() for p in runs[0].glob("*.wandb"))
+        if b"eval/nDCG@10" in data or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     assert b"train/loss" in data and b"eval/MRR@10" in data and b"eval/nDCG@10" in data
     assert [e["step"] for e in json.loads((out / "train_log.json").read_text()) if "loss" in e] == [1, 2]
