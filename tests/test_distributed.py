@@ -57,6 +57,7 @@ def ddp_worker(rank, port, model_dir, batch, n_queries, out_dir):
         torch.save({"loss": out.loss.detach() / model.module.loss_scale, "scores": out.scores.detach(),
                     "grads": {n: p.grad for n, p in model.module.named_parameters()}},
                    f"{out_dir}/rank{rank}.pt")
+        dist.barrier()  # both ranks done before either tears the group down (a rank leaving early can abort gloo)
     finally:
         dist.destroy_process_group()
 
