@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from retriever.io import check_counts
-from retriever.modeling.pooling import POOLING_NAMES
+from retriever.modeling.pooling import POOLING_NAMES, get_pooling
 from retriever.spec import DEFAULT_MODEL, PADDING_SIDES, EmbeddingSpec, check_template
 
 # Defaults of how a model reads text come from the spec: stated once, there.
@@ -58,7 +58,7 @@ class SpecArguments:
 
     def __post_init__(self):
         if self.pooling is not None:
-            check_choice("pooling", self.pooling, POOLING_NAMES)
+            get_pooling(self.pooling, "--pooling")
         if self.padding_side is not None:
             check_choice("padding_side", self.padding_side, PADDING_SIDES)
         check_counts(self, "query_max_len", "passage_max_len", minimum=2)
@@ -170,7 +170,7 @@ class EncodeArguments(ReadingArguments):
         check_counts(self, "num_shards", "max_docs")
         if self.poolings:
             for mode in self.poolings.split(","):
-                check_choice("poolings", mode, POOLING_NAMES)
+                get_pooling(mode, "--poolings")
             if "{pooling}" not in self.output_file:
                 raise ValueError("--poolings needs '{pooling}' in --output_file, one file per pooling")
         if not 0 <= self.shard_id < self.num_shards:

@@ -22,7 +22,7 @@ from retriever.modeling.encoder import EncoderModel
 from retriever.modeling.loading import best_device, load_tokenizer
 from retriever.io import atomic_write
 from retriever.resolve import cache_root, weights_fingerprint
-from retriever.spec import MODEL_FIELDS, PLACEHOLDER, SPEC_FILE, TEXT_FIELDS, EmbeddingSpec, read_spec
+from retriever.spec import MODEL_FIELDS, PLACEHOLDER, SPEC_FILE, TEXT_FIELDS, EmbeddingSpec, given_fields, read_spec
 from retriever.text import join_title, tokenize
 
 logger = logging.getLogger(__name__)
@@ -122,11 +122,10 @@ def encode_cached(model: EncoderModel, tokenizer, texts: list[str], kind: str, b
 
 def load_encoder(model_dir: str, flags=None):
     """(model on the best device, in eval mode; tokenizer): a trained model as its spec says, with the
-    text flags given (SpecArguments, not None) applied over it; a base model with the spec's defaults
-    and every flag given; with flags.zero_shot, a trained model's base model read as it was trained.
-    The model's spec is `model.spec`; where its weights came from, `model.name_or_path`."""
-    given = {name: getattr(flags, name) for name in MODEL_FIELDS + TEXT_FIELDS
-             if flags is not None and getattr(flags, name, None) is not None}
+    text flags given (SpecArguments, or a dict; not None) applied over it; a base model with the spec's
+    defaults and every flag given; with flags.zero_shot, a trained model's base model read as it was
+    trained. The model's spec is `model.spec`; where its weights came from, `model.name_or_path`."""
+    given = given_fields(flags or {})
     if getattr(flags, "zero_shot", False):  # the base model, reading text as the trained one does
         trained = read_spec(model_dir)
         if not (Path(model_dir) / SPEC_FILE).is_file() or not trained.base_model:
@@ -140,7 +139,7 @@ def load_encoder(model_dir: str, flags=None):
         logger.warning("%s was trained with %s; ignoring %s", model_dir,
                        ", ".join(f"{name} {getattr(spec, name)}" for name in differ),
                        ", ".join(f"--{name} {value}" for name, value in differ.items()))
-    spec = spec.with_given({name: value for name, value in given.items() if name in TEXT_FIELDS})
+    spec = spec.with_given(given, TEXT_FIELDS)
     tokenizer = load_tokenizer(model_dir, spec.padding_side)
     model = EncoderModel.load(model_dir, spec)
     return model.to(best_device()).eval(), tokenizer

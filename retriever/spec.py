@@ -38,6 +38,13 @@ TEXT_FIELDS = ("query_template", "passage_template", "query_prefix", "passage_pr
 MODEL_FIELDS = ("pooling", "normalize", "padding_side")
 
 
+def given_fields(values, names=TEXT_FIELDS + MODEL_FIELDS) -> dict:
+    """{field: value} of the spec fields among `names` that `values` (a dict, or flags parsed into a
+    dataclass) gives, i.e. holds and not as None: the one rule for "a flag was given"."""
+    get = values.get if isinstance(values, dict) else lambda name: getattr(values, name, None)
+    return {name: get(name) for name in names if get(name) is not None}
+
+
 def check_template(template: str, flag: str = "template") -> str:
     if template.count(PLACEHOLDER) != 1:
         raise ValueError(f"--{flag} must contain '{PLACEHOLDER}' exactly once; got {template!r}")
@@ -101,12 +108,9 @@ class EmbeddingSpec:
                 f"- text: query template `{self.template('query')}`, passage template `{self.template('passage')}`, "
                 f"EOS appended: {self.append_eos}; at most {self.query_max_len} / {self.passage_max_len} tokens")
 
-    def with_given(self, values) -> "EmbeddingSpec":
-        """This spec with the text-format and model fields of `values` (a dict, or flags parsed into
-        a dataclass) that were given, i.e. are not None."""
-        get = values.get if isinstance(values, dict) else lambda name: getattr(values, name, None)
-        given = {name: get(name) for name in TEXT_FIELDS + MODEL_FIELDS if get(name) is not None}
-        return dataclasses.replace(self, **given)
+    def with_given(self, values, names=TEXT_FIELDS + MODEL_FIELDS) -> "EmbeddingSpec":
+        """This spec with the fields among `names` that `values` gives (see `given_fields`)."""
+        return dataclasses.replace(self, **given_fields(values, names))
 
     def reading(self, task: Optional[str] = None) -> dict:
         """What changes the vectors of a text, with the task's prefixes folded into the templates:

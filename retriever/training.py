@@ -132,7 +132,8 @@ def check_output_dir(output_dir: Path, recipe: dict, overwrite: bool, clean: boo
                     output_dir / "loss_curve.png"] if clean else []:
             shutil.rmtree(old) if old.is_dir() else old.unlink(missing_ok=True)
         return False
-    finished = any((output_dir / f).is_file() for f in (SPEC_FILE, RERANKER_SPEC_FILE)) and any((output_dir / m).is_file() for m in MODEL_MARKERS)
+    finished = (any((output_dir / f).is_file() for f in (SPEC_FILE, RERANKER_SPEC_FILE))
+                and any((output_dir / m).is_file() for m in MODEL_MARKERS))
     earlier = json.loads(earlier_file.read_text()) if earlier_file.is_file() else None
     if finished and earlier == recipe:
         return True

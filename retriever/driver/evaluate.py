@@ -41,11 +41,11 @@ def main(argv=None):
     model = half_weights(model, device, args.bf16, args.fp16)
     spec = model.spec
     out = Path(args.output_dir)
+    encode = encode_cached if args.cache_embeddings else encode_as_trained
     embedded = {}
     for kind, ids, texts in (("passage", p_ids, p_texts), ("query", q_ids, q_texts)):
         logger.info("encoding %d %s texts (max %d tokens) with %s on %s", len(texts), kind, spec.max_len(kind),
                     model_name, device)
-        encode = encode_cached if args.cache_embeddings else encode_as_trained
         embeddings = encode(model, tokenizer, texts, kind, args.batch_size, f"encode {kind}", args.task, args.bf16,
                             args.fp16)
         check_finite_embeddings(embeddings, model_name)

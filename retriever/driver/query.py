@@ -14,7 +14,6 @@ import json
 import logging
 import sys
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import Optional
 
 from retriever.driver import make_parser, run_cli, setup_logging
@@ -49,7 +48,7 @@ def query_model(meta: dict, model_name: Optional[str]):
     records the spec's reading fields, with the prefixes and task folded into its templates."""
     given = {name: meta[name] for name in EmbeddingSpec().reading()}
     model, tokenizer = load_encoder(model_name or meta["model"],
-                                    SimpleNamespace(**given, padding_side=meta.get("padding_side", "right")))
+                                    {**given, "padding_side": meta.get("padding_side", "right")})
     model.spec = dataclasses.replace(model.spec, query_prefix="", passage_prefix="", task_instructions={})
     return model, tokenizer
 

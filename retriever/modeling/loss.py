@@ -23,7 +23,6 @@ from retriever.distributed import gather, gather_with_grad, world_size
 class ContrastiveLoss:
     """In-batch contrastive loss (the default): the course's graded `compute_similarity`,
     `compute_labels` and `compute_loss` of the model, at the spec's temperature."""
-    kind = "retriever"
 
     def __call__(self, model, q_reps: torch.Tensor, p_reps: torch.Tensor,
                  teacher_scores: Optional[torch.Tensor] = None):

@@ -1,4 +1,4 @@
-# Sourced by the homework scripts (train_msmarco.sh, encode_fiqa.sh, search_fiqa.sh, rerank_fiqa.sh):
+# Sourced by the scripts in this folder (the homework scripts, rerank_fiqa.sh, run_all.sh, run_multitask.sh):
 # functions only, no variables of its own.
 
 # script_args SCRIPT ARGS...: -h / --help prints the script's header and every variable with its
@@ -16,10 +16,14 @@ script_args() {
   exit 2
 }
 
-ASSIGNMENT='^([A-Z][A-Z0-9_]*)=\$\{[A-Z0-9_]+:?-(.*)\}[[:space:]]*(#[[:space:]]*(.*))?$'
+# assignment_pattern: the regex of a script's setting line, NAME=${NAME:-default}  # comment
+assignment_pattern() {
+  echo '^([A-Z][A-Z0-9_]*)=\$\{[A-Z0-9_]+:?-(.*)\}[[:space:]]*(#[[:space:]]*(.*))?$'
+}
 
 script_help() {
-  local script=$1 line in_vars=0 assignment=$ASSIGNMENT
+  local script=$1 line in_vars=0 assignment
+  assignment=$(assignment_pattern)
   while IFS= read -r line; do  # the header: the comment lines after the shebang
     [[ $line == '#!'* ]] && continue
     [[ $line == '#'* ]] || break
@@ -57,10 +61,16 @@ renamed_variable() {
 
 # script_variables SCRIPT: the names of the variables SCRIPT sets (its NAME=${NAME:-default} lines)
 script_variables() {
-  local line
+  local line assignment
+  assignment=$(assignment_pattern)
   while IFS= read -r line; do
-    [[ $line =~ $ASSIGNMENT ]] && echo "${BASH_REMATCH[1]}"
+    [[ $line =~ $assignment ]] && echo "${BASH_REMATCH[1]}"
   done < "$1"
+}
+
+# json_field FILE KEY: one top-level field of a JSON file (a model's embedding_spec.json), printed with $PYTHON
+json_field() {
+  "$PYTHON" -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"
 }
 
 # recipe_replaces_settings SCRIPT FLAGS KEPT...: with RECIPE set, the recipe file replaces the settings of

@@ -120,8 +120,8 @@ t=$SECONDS
 train_model "$RUN_DIR/train_groups.jsonl" "$RUN_DIR/model"
 t_train=$((SECONDS - t))
 # what the recipe trained: read from the model's own spec
-spec_field() { "$PYTHON" -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$RUN_DIR/model/embedding_spec.json" "$1"; }
-pooling_trained=$(spec_field pooling) base_model=$(spec_field base_model)
+pooling_trained=$(json_field "$RUN_DIR/model/embedding_spec.json" pooling)
+base_model=$(json_field "$RUN_DIR/model/embedding_spec.json" base_model)
 
 if [[ $ROUND2 == 1 ]]; then
   stage "round 2: negatives mined by the fine-tuned model, then the same recipe from the base model"

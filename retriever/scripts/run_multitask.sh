@@ -6,6 +6,7 @@
 #   with as many steps as the two single-task models together; all evaluated on both tasks.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
+source "$HERE/common.sh"
 PYTHON=${PYTHON:-python}
 
 DATA_ROOT=${DATA_ROOT:-$HERE/../../../shared/data}
@@ -69,7 +70,7 @@ for task in $TASKS; do
 done
 
 stage "report"
-base=$("$PYTHON" -c 'import json, sys; print(json.load(open(sys.argv[1]))["base_model"])' "$RUN_DIR/model-multitask/embedding_spec.json")
+base=$(json_field "$RUN_DIR/model-multitask/embedding_spec.json" base_model)
 "$PYTHON" -m retriever.driver.report --run_dir "$RUN_DIR" --sets $TASKS --systems "${systems[@]}" \
   --title "multi-task vs single-task, $(basename "$base") ($(date -u +%F), $(nproc) cores; training seconds: ${times[*]})"
 echo "[run_multitask] done in $((SECONDS - start)) s: $RUN_DIR/report.md"
