@@ -205,11 +205,14 @@ class SearchArguments(IndexArguments):
 
 @dataclass
 class EvaluateArguments(ReadingArguments, IndexArguments):
-    data_dir: str = field(default=None, metadata={
-        "help": "BEIR directory: corpus.jsonl, queries.jsonl, qrels/<split>.tsv."})
-    output_dir: str = field(default=None, metadata={
-        "help": "Writes run.trec, metrics.json, emb/ (corpus.npz, queries.npz) and index/ here."})
-    split: str = field(default="test", metadata={"help": "The queries of qrels/<split>.tsv are searched and scored."})
+    data_dir: list[str] = field(default_factory=list, metadata={
+        "help": "BEIR directory: corpus.jsonl, queries.jsonl, qrels/<split>.tsv; or several, evaluated one after "
+                "the other with one model load (one --output_dir each)."})
+    output_dir: list[str] = field(default_factory=list, metadata={
+        "help": "Writes run.trec, metrics.json, emb/ (corpus.npz, queries.npz) and index/ here; one per --data_dir."})
+    split: list[str] = field(default_factory=lambda: ["test"], metadata={
+        "help": "The queries of qrels/<split>.tsv are searched and scored: one split for every --data_dir, or one "
+                "each."})
     name: Optional[str] = field(default=None, metadata={
         "help": "System name in the run file and metrics (default: the model's name)."})
     save_index: bool = field(default=True, metadata={
@@ -223,6 +226,20 @@ class EvaluateArguments(ReadingArguments, IndexArguments):
     def __post_init__(self):
         ReadingArguments.__post_init__(self)
         IndexArguments.__post_init__(self)
-        for flag in ("data_dir", "output_dir"):
+        for flag in ("data_dir", "output_dir", "split"):  # one value given in code stands for a list of one
+            if isinstance(getattr(self, flag), str):
+                setattr(self, flag, [getattr(self, flag)])
             if not getattr(self, flag):
                 raise ValueError(f"--{flag} is required")
+        n = len(self.data_dir)
+        if len(self.output_dir) != n:
+            raise ValueError(f"--output_dir: {len(self.output_dir)} given for {n} --data_dir; give one each")
+        if len(set(self.output_dir)) != n:
+            raise ValueError(f"--output_dir: the same directory given twice ({' '.join(self.output_dir)})")
+        if len(self.split) not in (1, n):
+            raise ValueError(f"--split: {len(self.split)} given for {n} --data_dir; give one for all, or one each")
+
+    def sets(self) -> list[tuple[str, str, str]]:
+        """(data_dir, split, output_dir) of each evaluation set, in the order given."""
+        splits = self.split * len(self.data_dir) if len(self.split) == 1 else self.split
+        return list(zip(self.data_dir, splits, self.output_dir))

@@ -1,13 +1,17 @@
-"""Evaluate a model on a BEIR directory in one process: encode, search, score, save the index.
+"""Evaluate a model on BEIR directories in one process: encode, search, score, save the index.
 
     python -m retriever.driver.evaluate --model_name_or_path runs/model --data_dir ../shared/data/scifact \
         --output_dir runs/eval/scifact [--split test]
+    python -m retriever.driver.evaluate --model_name_or_path runs/model --data_dir A B --output_dir runs/A runs/B
 
-Loads the model once, encodes the corpus and the split's queries as the model was trained
-(its embedding_spec.json; a base model takes --pooling and the text flags), searches them
-with FAISS and writes OUTPUT_DIR/run.trec, metrics.json (MRR@10, nDCG@10, Recall@100, and
-nDCG@10 per query), emb/corpus.npz and emb/queries.npz (as encode writes them) and, unless
---save_index False, index/ for python -m retriever.driver.query. Prints the metrics table.
+Loads the model once, then for each --data_dir (with its --output_dir) encodes the corpus and
+the split's queries as the model was trained (its embedding_spec.json; a base model takes
+--pooling and the text flags), searches them with FAISS and writes OUTPUT_DIR/run.trec,
+metrics.json (MRR@10, nDCG@10, Recall@100, nDCG@10 per query, and `seconds`: the set's wall
+time, the first set's with the model load), emb/corpus.npz and emb/queries.npz (as encode
+writes them) and, unless --save_index False, index/ for python -m retriever.driver.query.
+Prints each set's metrics table. Every set's data is read before the model is loaded, so a
+broken file fails at once.
 """
 import logging
 import sys
@@ -25,45 +29,56 @@ from retriever.searcher import build_index, save_embeddings, save_index, search
 logger = logging.getLogger(__name__)
 
 
-def main(argv=None):
+def read_set(data_dir: str, split: str) -> dict:
+    docs = load_corpus(data_dir)
+    q_ids, q_texts = split_queries(data_dir, split)
+    if not q_texts:
+        raise ValueError(f"--data_dir {data_dir}: no queries of qrels/{split}.tsv in queries.jsonl")
+    return {"docs": docs, "passage": corpus_texts(docs), "query": (q_ids, q_texts)}
+
+
+def main(argv=None) -> list[dict]:
+    """The metrics of each set, in the order of --data_dir."""
     args, = make_parser(EvaluateArguments, __doc__).parse_args_into_dataclasses(args=argv)
     setup_logging()
     started = time.monotonic()
-    docs = load_corpus(args.data_dir)  # data errors come before the model load
-    p_ids, p_texts = corpus_texts(docs)
-    q_ids, q_texts = split_queries(args.data_dir, args.split)
-    if not q_texts:
-        raise ValueError(f"--data_dir {args.data_dir}: no queries of qrels/{args.split}.tsv in queries.jsonl")
+    sets = [(data_dir, split, out, read_set(data_dir, split)) for data_dir, split, out in args.sets()]
     model_name = args.model_name_or_path
     model, tokenizer = load_encoder(model_name, args)
     model_name = model.name_or_path  # the base model's with --zero_shot
     device = device_of(model)
     model = half_weights(model, device, args.bf16, args.fp16)
     spec = model.spec
-    out = Path(args.output_dir)
     encode = encode_cached if args.cache_embeddings else encode_as_trained
-    embedded = {}
-    for kind, ids, texts in (("passage", p_ids, p_texts), ("query", q_ids, q_texts)):
-        logger.info("encoding %d %s texts (max %d tokens) with %s on %s", len(texts), kind, spec.max_len(kind),
-                    model_name, device)
-        embeddings = encode(model, tokenizer, texts, kind, args.batch_size, f"encode {kind}", args.task, args.bf16,
-                            args.fp16)
-        check_finite_embeddings(embeddings, model_name)
-        meta = embedding_meta(model_name, spec, kind, embeddings.shape[1], args.task)
-        save_embeddings(out / "emb" / ("corpus.npz" if kind == "passage" else "queries.npz"), embeddings, ids, meta)
-        embedded[kind] = embeddings, meta
-
-    p_emb, p_meta = embedded["passage"]
-    index = build_index(p_emb, args.index_type, args.nprobe, args.hnsw_m, max(args.ef_search, args.depth))
-    scores, rows = search(index, embedded["query"][0], args.depth)
     name = args.name or Path(model_name.rstrip("/")).name
-    metrics = report(to_run(q_ids, p_ids, scores, rows), args.data_dir, args.split, out, name, doc_ids=p_ids,
-                     extra={"seconds": round(time.monotonic() - started, 1)})
-    if args.save_index:
-        save_index(out / "index", index, p_ids, {**p_meta, "nprobe": args.nprobe, "ef_search": args.ef_search},
-                   {d["id"]: d for d in docs})
-    logger.info("wrote %s: run.trec, metrics.json, emb/%s", out, ", index/" if args.save_index else "")
-    return metrics
+    results = []
+    for data_dir, split, out, data in sets:
+        out = Path(out)
+        embedded = {}
+        for kind in ("passage", "query"):
+            ids, texts = data[kind]
+            logger.info("encoding %d %s texts (max %d tokens) with %s on %s", len(texts), kind, spec.max_len(kind),
+                        model_name, device)
+            embeddings = encode(model, tokenizer, texts, kind, args.batch_size, f"encode {kind}", args.task,
+                                args.bf16, args.fp16)
+            check_finite_embeddings(embeddings, model_name)
+            meta = embedding_meta(model_name, spec, kind, embeddings.shape[1], args.task)
+            save_embeddings(out / "emb" / ("corpus.npz" if kind == "passage" else "queries.npz"), embeddings, ids,
+                            meta)
+            embedded[kind] = embeddings, meta
+        (p_ids, _), (q_ids, _) = data["passage"], data["query"]
+        p_emb, p_meta = embedded["passage"]
+        index = build_index(p_emb, args.index_type, args.nprobe, args.hnsw_m, max(args.ef_search, args.depth))
+        scores, rows = search(index, embedded["query"][0], args.depth)
+        if args.save_index:
+            save_index(out / "index", index, p_ids, {**p_meta, "nprobe": args.nprobe, "ef_search": args.ef_search},
+                       {d["id"]: d for d in data["docs"]})
+        now = time.monotonic()
+        results.append(report(to_run(q_ids, p_ids, scores, rows), data_dir, split, out, name, doc_ids=p_ids,
+                              extra={"seconds": round(now - started, 1)}))
+        started = now
+        logger.info("wrote %s: run.trec, metrics.json, emb/%s", out, ", index/" if args.save_index else "")
+    return results
 
 
 if __name__ == "__main__":

@@ -71,7 +71,7 @@ echo "[run_all] data=$DATA held-out=[$HOLDOUT] recipe=$RECIPE${TRAIN_ARGS:+ + $T
 stage() { echo; echo "===== $1 ====="; }
 start=$SECONDS
 main_set=$(basename "$DATA")
-sets=("$main_set") times=() notes=()
+sets=("$main_set") splits=("$TEST_SPLIT") times=() notes=()  # splits: each set's qrels split
 
 stage "training groups from $TRAIN_SPLIT qrels + BM25 hard negatives"
 "$PYTHON" -m retriever.driver.mine --data_dir "$DATA" --split "$TRAIN_SPLIT" --output_file "$RUN_DIR/train_groups.jsonl"
@@ -92,7 +92,7 @@ described() {  # described QUERIES DOCS -> "all queries" / "N random queries", "
 notes+=("$main_set=$main_set $TEST_SPLIT: $(described "$EVAL_QUERIES" "$EVAL_DOCS").")
 for dir in "${holdout_dirs[@]}"; do
   name=$(basename "$dir")
-  sets+=("$name")
+  sets+=("$name") splits+=(test)
   "$PYTHON" -m retriever.driver.subset --data_dir "$dir" --split test --n_queries "$HOLDOUT_QUERIES" \
     --n_docs "$HOLDOUT_DOCS" --output_dir "$RUN_DIR/$name/data"
   small=""; (( HOLDOUT_DOCS > 0 && HOLDOUT_DOCS <= 100 )) && small=" Recall@100 is 1 by construction: at most 100 docs."
@@ -106,13 +106,19 @@ train_model() {
     bash "$HERE/train_msmarco.sh"
 }
 
-# evaluate_model MODEL SET SPLIT OUT NAME [FLAG...]: one process, one model load: encode SET's data (as the
-# model was trained; FLAGs for a base model: templates, lengths, pooling), search, score, save the index
+# evaluate_model MODEL SYSTEM NAME [FLAG...]: one driver.evaluate process, one model load, for every set: encodes
+# each set's data (as the model was trained; FLAGs for a base model: templates, lengths, pooling), searches,
+# scores and saves the index in $RUN_DIR/<set>/SYSTEM; each set's metrics.json holds its seconds
 evaluate_model() {
-  local model=$1 data="$RUN_DIR/$2/data" split=$3 out=$4 name=$5
-  shift 5
-  "$PYTHON" -m retriever.driver.evaluate --model_name_or_path "$model" --data_dir "$data" --split "$split" \
-    --output_dir "$out" --name "$name" --batch_size "$ENCODE_BATCH_SIZE" $HALF "$@"
+  local model=$1 system=$2 name=$3 set data=() outs=()
+  shift 3
+  for set in "${sets[@]}"; do data+=("$RUN_DIR/$set/data"); outs+=("$RUN_DIR/$set/$system"); done
+  "$PYTHON" -m retriever.driver.evaluate --model_name_or_path "$model" --data_dir "${data[@]}" \
+    --split "${splits[@]}" --output_dir "${outs[@]}" --name "$name" --batch_size "$ENCODE_BATCH_SIZE" $HALF "$@"
+}
+# seconds_of SET SYSTEM: that row's wall time in its evaluate process (the first set's includes the model load)
+seconds_of() {
+  printf '%.0f' "$(json_field "$RUN_DIR/$1/$2/metrics.json" seconds)"
 }
 
 stage "fine-tune on $main_set $TRAIN_SPLIT"
@@ -141,37 +147,39 @@ if [[ $RERANK == 1 ]]; then
   t_reranker=$((SECONDS - t))
 fi
 
-# evaluate SET SPLIT: every system on $RUN_DIR/SET/data
-evaluate() {
-  local set=$1 split=$2 data="$RUN_DIR/$1/data" out="$RUN_DIR/$1" t t_encode extra t_finetuned
+for i in "${!sets[@]}"; do
+  set=${sets[i]}
   stage "$set: BM25"
   t=$SECONDS
-  "$PYTHON" -m retriever.driver.bm25 --data_dir "$data" --split "$split" --output_dir "$out/bm25"
+  "$PYTHON" -m retriever.driver.bm25 --data_dir "$RUN_DIR/$set/data" --split "${splits[i]}" \
+    --output_dir "$RUN_DIR/$set/bm25"
   times+=("$set/bm25=$((SECONDS - t))")
+done
 
-  for pooling in $ZERO_SHOT_POOLINGS; do
-    stage "$set: base model zero-shot ($pooling pooling, the recipe's template)"
-    t=$SECONDS
-    evaluate_model "$RUN_DIR/model" "$set" "$split" "$out/zeroshot-$pooling" "zero-shot ($pooling)" --zero_shot \
-      --pooling "$pooling" --cache_embeddings True
-    times+=("$set/zeroshot-$pooling=$((SECONDS - t))")
-  done
+# each model row: one evaluate process over every set (its rows' seconds are its metrics.json's)
+for pooling in $ZERO_SHOT_POOLINGS; do
+  stage "base model zero-shot ($pooling pooling, the recipe's template): ${sets[*]}"
+  evaluate_model "$RUN_DIR/model" "zeroshot-$pooling" "zero-shot ($pooling)" --zero_shot --pooling "$pooling" \
+    --cache_embeddings True
+done
+stage "fine-tuned model: ${sets[*]}"
+evaluate_model "$RUN_DIR/model" finetuned "fine-tuned ($pooling_trained)"
+if [[ -n $MINILM ]]; then
+  stage "all-MiniLM-L6-v2 (off the shelf, mean pooling): ${sets[*]}"
+  evaluate_model "$MINILM" minilm "MiniLM (all-MiniLM-L6-v2)" --pooling mean \
+    --query_max_len "$MINILM_MAX_LEN" --passage_max_len "$MINILM_MAX_LEN" --cache_embeddings True
+fi
+if [[ $ROUND2 == 1 ]]; then
+  stage "round-2 model: ${sets[*]}"
+  evaluate_model "$RUN_DIR/model-round2" round2 "fine-tuned round 2 ($pooling_trained)"
+fi
 
-  stage "$set: fine-tuned model"
-  t=$SECONDS
-  evaluate_model "$RUN_DIR/model" "$set" "$split" "$out/finetuned" "fine-tuned ($pooling_trained)"
-  extra=0; [[ $set == "$main_set" ]] && extra=$t_train
-  t_finetuned=$((SECONDS - t + extra))
+for i in "${!sets[@]}"; do
+  set=${sets[i]} split=${splits[i]}
+  data="$RUN_DIR/$set/data" out="$RUN_DIR/$set"
+  t_finetuned=$(seconds_of "$set" finetuned)
+  [[ $set == "$main_set" ]] && t_finetuned=$((t_finetuned + t_train))  # the main set's row includes training
   times+=("$set/finetuned=$t_finetuned")
-
-  if [[ -n $MINILM ]]; then
-    stage "$set: all-MiniLM-L6-v2 (off the shelf, mean pooling)"
-    t=$SECONDS
-    evaluate_model "$MINILM" "$set" "$split" "$out/minilm" "MiniLM (all-MiniLM-L6-v2)" --pooling mean \
-      --query_max_len "$MINILM_MAX_LEN" --passage_max_len "$MINILM_MAX_LEN" --cache_embeddings True
-    times+=("$set/minilm=$((SECONDS - t))")
-  fi
-
   for method in minmax rrf; do  # both fusions are reported: README, "The offline demo"
     stage "$set: hybrid (BM25 + fine-tuned, $method fusion)"
     t=$SECONDS
@@ -190,16 +198,10 @@ evaluate() {
     extra=0; [[ $set == "$main_set" ]] && extra=$t_reranker
     times+=("$set/reranked=$((SECONDS - t + extra))")
   fi
-  if [[ $ROUND2 == 1 ]]; then
-    stage "$set: round-2 model"
-    t=$SECONDS
-    evaluate_model "$RUN_DIR/model-round2" "$set" "$split" "$out/round2" "fine-tuned round 2 ($pooling_trained)"
-    extra=0; [[ $set == "$main_set" ]] && extra=$t_round2
-    times+=("$set/round2=$((SECONDS - t + extra))")
+  if [[ $ROUND2 == 1 && $set == "$main_set" ]]; then
+    times+=("$set/round2=$(($(seconds_of "$set" round2) + t_round2))")
   fi
-}
-evaluate "$main_set" "$TEST_SPLIT"
-for set in "${sets[@]:1}"; do evaluate "$set" test; done
+done
 
 stage "report"
 systems=(bm25)
@@ -211,6 +213,6 @@ systems+=(hybrid-minmax hybrid-rrf)
 [[ $ROUND2 == 1 ]] && systems+=(round2)
 "$PYTHON" -m retriever.driver.report --run_dir "$RUN_DIR" --sets "${sets[@]}" --systems "${systems[@]}" \
   --times "${times[@]}" --notes "${notes[@]}" \
-  --title "$(basename "$base_model") fine-tuned on $main_set $TRAIN_SPLIT ($(date -u +%F), $(nproc) cores; seconds: stage wall time; $main_set fine-tuned rows include their training, hybrid rows the fine-tuned row they fuse)"
+  --title "$(basename "$base_model") fine-tuned on $main_set $TRAIN_SPLIT ($(date -u +%F), $(nproc) cores; seconds: wall time, a model's rows their share of its one evaluate process (the first set's with the model load); $main_set fine-tuned rows include their training, hybrid rows the fine-tuned row they fuse)"
 echo
 echo "[run_all] done in $((SECONDS - start)) s: $RUN_DIR/report.md, loss curve $RUN_DIR/model/loss_curve.png"

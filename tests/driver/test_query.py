@@ -13,7 +13,7 @@ from retriever.driver import evaluate, query, run_cli
 def test_a_saved_index_answers_free_text_with_the_judged_document_first(tiny_model_dir, echo_beir, tmp_path,
                                                                         index_type, capsys):
     out = tmp_path / index_type
-    metrics = evaluate.main(["--model_name_or_path", tiny_model_dir, "--data_dir", str(echo_beir),
+    metrics, = evaluate.main(["--model_name_or_path", tiny_model_dir, "--data_dir", str(echo_beir),
                              "--output_dir", str(out), "--index_type", index_type])
     assert metrics["MRR@10"] == 1.0
     corpus = {d["_id"]: d for d in map(json.loads, (echo_beir / "corpus.jsonl").read_text().splitlines())}

@@ -12,9 +12,9 @@ from tests.conftest import REPO
 
 
 def test_run_all_trains_evaluates_reranks_mines_round_2_and_reports(tiny_model_dir, tiny_arch_dirs, tiny_beir,
-                                                                     tmp_path):
-    # A BEIR dir with train and test qrels (the train split reuses the test queries: a smoke test).
-    # Held-out sets go through the same evaluate() as the main set (HOLDOUT=""; see test_subset).
+                                                                     echo_beir, tmp_path):
+    # A BEIR dir with train and test qrels (the train split reuses the test queries: a smoke test), and one
+    # held-out set (echo_beir, whole: 28 docs, 7 queries).
     data = tmp_path / "tinyset"
     shutil.copytree(tiny_beir, data)
     shutil.copyfile(data / "qrels" / "test.tsv", data / "qrels" / "train.tsv")
@@ -23,9 +23,13 @@ def test_run_all_trains_evaluates_reranks_mines_round_2_and_reports(tiny_model_d
     reranker_recipe = tmp_path / "reranker.json"  # the demo's re-ranker recipe, made tiny
     reranker_recipe.write_text(json.dumps({**json.loads((REPO / "retriever/recipes/reranker_cpu.json").read_text()),
                                            **tiny}))
-    env = {**os.environ, "PYTHON": sys.executable, "DATA": str(data),
+    python = tmp_path / "python"  # logs each driver the script starts
+    python.write_text(f'#!/bin/sh\necho "$2" >> {tmp_path / "drivers.log"}\nexec {sys.executable} "$@"\n')
+    python.chmod(0o755)
+    env = {**os.environ, "PYTHON": str(python), "DATA": str(data),
            "TRAIN_ARGS": " ".join(f"--{flag} {value}" for flag, value in tiny.items()),
-           "RERANKER_RECIPE": str(reranker_recipe), "RUN_DIR": str(tmp_path / "run"), "HOLDOUT": "", "EVAL_DOCS": "20",
+           "RERANKER_RECIPE": str(reranker_recipe), "RUN_DIR": str(tmp_path / "run"), "HOLDOUT": str(echo_beir), "HOLDOUT_QUERIES": "0",
+           "HOLDOUT_DOCS": "0", "EVAL_DOCS": "20",
            "MINILM": tiny_arch_dirs["bert"], "MINILM_MAX_LEN": "16",
            "RERANK": "1", "RERANK_DEPTH": "5", "ROUND2": "1", "MINE_QUERIES": "6", "MINE_DOCS": "20",
            "DEV_SET": str(data), "DEV_SPLIT": "test", "DEV_QUERIES": "6", "DEV_DOCS": "12"}
@@ -36,15 +40,25 @@ def test_run_all_trains_evaluates_reranks_mines_round_2_and_reports(tiny_model_d
     # every model row with driver.evaluate
     assert all(tag in done.stdout for tag in ("[train] recipe ", "[rerank]", "MRR@10"))
     assert "--per_device_train_batch_size 4" in done.stdout
-    # one model load per model and set: each row encodes its corpus once and its queries once
-    assert done.stderr.count("INFO __main__: encoding 20 passage texts") == 4  # zero-shot, fine-tuned, MiniLM, round 2
+    # one evaluate process (one model load) per model over both sets: each row encodes its corpus once
+    for texts in ("20 passage", "28 passage", "7 query"):  # zero-shot, fine-tuned, MiniLM, round 2
+        assert done.stderr.count(f"INFO __main__: encoding {texts} texts") == 4, texts
+    drivers = (tmp_path / "drivers.log").read_text().split()
+    assert drivers.count("retriever.driver.evaluate") == 4
     assert (tmp_path / "run" / "tinyset" / "finetuned" / "index" / "index.faiss").is_file()
     rows = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert [r["set"] for r in rows] == ["tinyset"] * 8 + [echo_beir.name] * 8  # every system on both sets
+    held_out = rows[8:]
+    rows = rows[:8]
     assert [r["system"] for r in rows] == ["BM25", "zero-shot (last)", "fine-tuned (last)", "MiniLM (all-MiniLM-L6-v2)",
                                            "hybrid (BM25 + fine-tuned, minmax)",
                                            "hybrid (BM25 + fine-tuned, rrf)", "fine-tuned+re-ranker@5",
                                            "fine-tuned round 2 (last)"]
     assert all(r["set"] == "tinyset" and 0 <= r["nDCG@10"] <= 1 and r["seconds"] >= 0 for r in rows)
+    assert [r["system"] for r in held_out] == [r["system"] for r in rows]
+    assert all(0 <= r["nDCG@10"] <= 1 and r["seconds"] >= 0 for r in held_out)
+    for part in (rows, held_out):  # a hybrid row's seconds include the fine-tuned row it fuses
+        assert part[4]["seconds"] >= part[2]["seconds"] and part[5]["seconds"] >= part[2]["seconds"]
     report = (tmp_path / "run" / "report.md").read_text()
     assert "## tinyset" in report and "| nDCG@10 vs bm25 |" in report and "| queries |" in report
     assert rows[0]["nDCG@10 vs bm25"] == "(baseline)"
