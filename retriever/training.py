@@ -15,7 +15,7 @@ from transformers import set_seed
 
 from retriever.arguments import DataArguments, ModelArguments
 from retriever.io import write_json
-from retriever.spec import RERANKER_SPEC_FILE, SPEC_FILE, EmbeddingSpec, RerankerSpec
+from retriever.spec import RERANKER_SPEC_FILE, SPEC_FILE, EmbeddingSpec, RerankerSpec, given_fields
 from retriever.data import TrainDataset, load_train_groups
 from retriever.dev_eval import DevSet
 from retriever.distributed import rank
@@ -55,14 +55,12 @@ def embedding_spec(model_args, data_args) -> EmbeddingSpec:
 
 
 def reranker_spec(model_args, data_args) -> RerankerSpec:
-    """The spec of the re-ranker this run trains: a pair is at most query_max_len + passage_max_len tokens."""
-    defaults = EmbeddingSpec()
-    query_max_len = model_args.query_max_len or defaults.query_max_len
-    return RerankerSpec(pooling=model_args.pooling or defaults.pooling, query_prefix=model_args.query_prefix or "",
-                        passage_prefix=model_args.passage_prefix or "", query_max_len=query_max_len,
-                        max_len=query_max_len + (model_args.passage_max_len or defaults.passage_max_len),
+    """The spec of the re-ranker this run trains: the given flags over the specs' defaults; a pair is at
+    most query_max_len + passage_max_len tokens."""
+    lengths = EmbeddingSpec().with_given(model_args, ("query_max_len", "passage_max_len"))
+    return RerankerSpec(**given_fields(model_args, ("pooling", "query_prefix", "passage_prefix")),
+                        query_max_len=lengths.query_max_len, max_len=lengths.query_max_len + lengths.passage_max_len,
                         base_model=model_args.model_name_or_path)
-
 
 @dataclass
 class ModelKind:

@@ -113,3 +113,17 @@ def mrr_of(model_dir, tiny_beir, out):
                  "--output_file", str(out / "queries.npz")])
     return search.main(["--query_embeddings", str(out / "queries.npz"), "--corpus_embeddings",
                         str(out / "corpus.npz"), "--qrels", str(tiny_beir), "--output_dir", str(out / "s")])["MRR@10"]
+
+
+def test_reranker_spec_takes_the_given_flags_over_the_specs_defaults():
+    from retriever.arguments import ModelArguments
+    from retriever.spec import EmbeddingSpec, RerankerSpec
+    from retriever.training import reranker_spec
+
+    default = reranker_spec(ModelArguments(model_name_or_path="m"), None)
+    assert default == RerankerSpec(query_max_len=EmbeddingSpec.query_max_len, base_model="m",
+                                   max_len=EmbeddingSpec.query_max_len + EmbeddingSpec.passage_max_len)
+    given = reranker_spec(ModelArguments(model_name_or_path="m", pooling="mean", query_prefix="q: ",
+                                         passage_max_len=40), None)
+    assert (given.pooling, given.query_prefix, given.passage_prefix) == ("mean", "q: ", "")
+    assert (given.query_max_len, given.max_len) == (EmbeddingSpec.query_max_len, EmbeddingSpec.query_max_len + 40)
