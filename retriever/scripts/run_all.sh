@@ -42,7 +42,7 @@ RERANK=${RERANK:-0}                # 1: train a cross-encoder on the same groups
 RERANK_DEPTH=${RERANK_DEPTH:-10}   # passages re-scored per query
 ROUND2=${ROUND2:-0}                # 1: mine negatives with the fine-tuned model, train round 2 (same recipe)
 MINE_QUERIES=${MINE_QUERIES:-200} MINE_DOCS=${MINE_DOCS:-500}   # round-2 mining corpus (train split subset)
-HALF=${HALF:-}                     # --bf16 (or --fp16) on a GPU: every evaluation encodes in half precision
+HALF=${HALF:-}                     # --bf16 (or --fp16) on a GPU or an AMX CPU: every evaluation encodes in half precision (README)
 
 missing_data() {
   echo "error: no BEIR data at $1 ($2 missing)." >&2
