@@ -226,9 +226,7 @@ class EvaluateArguments(ReadingArguments, IndexArguments):
     def __post_init__(self):
         ReadingArguments.__post_init__(self)
         IndexArguments.__post_init__(self)
-        for flag in ("data_dir", "output_dir", "split"):  # one value given in code stands for a list of one
-            if isinstance(getattr(self, flag), str):
-                setattr(self, flag, [getattr(self, flag)])
+        for flag in ("data_dir", "output_dir", "split"):
             if not getattr(self, flag):
                 raise ValueError(f"--{flag} is required")
         n = len(self.data_dir)

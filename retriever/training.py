@@ -62,6 +62,7 @@ def reranker_spec(model_args, data_args) -> RerankerSpec:
                         query_max_len=lengths.query_max_len, max_len=lengths.query_max_len + lengths.passage_max_len,
                         base_model=model_args.model_name_or_path)
 
+
 @dataclass
 class ModelKind:
     """What differs between training a retriever and a re-ranker."""
