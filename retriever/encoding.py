@@ -91,16 +91,16 @@ def encode_as_trained(model: EncoderModel, tokenizer, texts: list[str], kind: st
 
 
 def encode_cached(model: EncoderModel, tokenizer, texts: list[str], kind: str, batch_size: int, desc: str,
-                  task: Optional[str] = None, bf16: bool = False, fp16: bool = False) -> np.ndarray:
-    """encode_as_trained, kept in $RETRIEVER_CACHE/embeddings and reused by the next run that asks for
-    the same vectors: the same weights (their fingerprint), the same spec reading fields, kind and
+                  task: Optional[str] = None, bf16: bool = False, fp16: bool = False) -> tuple[np.ndarray, bool]:
+    """(embeddings, whether they were reused): encode_as_trained, kept in $RETRIEVER_CACHE/embeddings and
+    reused by the next run that asks for the same vectors: the same weights (their fingerprint), the same spec reading fields, kind and
     task, the same precision, device and torch version, and the same texts in the same order.
     When any of these differs, or the weights have no fingerprint (a hub name), nothing is reused.
     For models that do not change between runs: a base model read zero-shot, MiniLM."""
     fingerprint = weights_fingerprint(model.name_or_path)
     if fingerprint is None:
         logger.info("%s: no local weights to fingerprint, so no embedding cache", model.name_or_path)
-        return encode_as_trained(model, tokenizer, texts, kind, batch_size, desc, task, bf16, fp16)
+        return encode_as_trained(model, tokenizer, texts, kind, batch_size, desc, task, bf16, fp16), False
     texts_digest = hashlib.sha256()
     for text in texts:
         texts_digest.update(text.encode("utf-8") + b"\0")
@@ -113,11 +113,11 @@ def encode_cached(model: EncoderModel, tokenizer, texts: list[str], kind: str, b
         embeddings = np.load(path)
         if embeddings.shape[0] == len(texts):
             logger.info("%s: %d %s embeddings reused from %s", model.name_or_path, len(texts), kind, path)
-            return embeddings
+            return embeddings, True
     embeddings = encode_as_trained(model, tokenizer, texts, kind, batch_size, desc, task, bf16, fp16)
     with atomic_write(path, "wb") as f:
         np.save(f, embeddings)
-    return embeddings
+    return embeddings, False
 
 
 def load_encoder(model_dir: str, flags=None):

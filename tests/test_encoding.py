@@ -54,7 +54,10 @@ def test_cached_embeddings_are_reused_only_for_the_same_weights_format_and_texts
     texts = ["apple banana", "river sun tree"]
 
     def embed(model, texts, kind="passage"):
-        return encoding.encode_cached(model, tokenizer, texts, kind, 4, "test")
+        encoded_before = len(computed)
+        embeddings, reused = encoding.encode_cached(model, tokenizer, texts, kind, 4, "test")
+        assert reused == (len(computed) == encoded_before)  # it says whether it encoded
+        return embeddings
 
     first = embed(model, texts)
     np.testing.assert_array_equal(embed(model, texts), first)  # reused

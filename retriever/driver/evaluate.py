@@ -7,8 +7,9 @@
 Loads the model once, then for each --data_dir (with its --output_dir) encodes the corpus and
 the split's queries as the model was trained (its embedding_spec.json; a base model takes
 --pooling and the text flags), searches them with FAISS and writes OUTPUT_DIR/run.trec,
-metrics.json (MRR@10, nDCG@10, Recall@100, nDCG@10 per query, and `seconds`: the set's wall
-time, the first set's with the model load), emb/corpus.npz and emb/queries.npz (as encode
+metrics.json (MRR@10, nDCG@10, Recall@100, nDCG@10 per query, `seconds`: the set's wall
+time, the first set's with the model load, and `reused_embeddings`: the kinds, passage and/or query,
+that --cache_embeddings found in the cache instead of encoding them), emb/corpus.npz and emb/queries.npz (as encode
 writes them) and, unless --save_index False, index/ for python -m retriever.driver.query.
 Prints each set's metrics table. Every set's data is read before the model is loaded, so a
 broken file fails at once.
@@ -49,18 +50,22 @@ def main(argv=None) -> list[dict]:
     device = device_of(model)
     model = half_weights(model, device, args.bf16, args.fp16)
     spec = model.spec
-    encode = encode_cached if args.cache_embeddings else encode_as_trained
     name = args.name or Path(model_name.rstrip("/")).name
     results = []
     for data_dir, split, out, data in sets:
         out = Path(out)
-        embedded = {}
+        embedded, reused = {}, []
         for kind in ("passage", "query"):
             ids, texts = data[kind]
             logger.info("encoding %d %s texts (max %d tokens) with %s on %s", len(texts), kind, spec.max_len(kind),
                         model_name, device)
-            embeddings = encode(model, tokenizer, texts, kind, args.batch_size, f"encode {kind}", args.task,
-                                args.bf16, args.fp16)
+            encode_args = (model, tokenizer, texts, kind, args.batch_size, f"encode {kind}", args.task, args.bf16,
+                           args.fp16)
+            if args.cache_embeddings:
+                embeddings, was_cached = encode_cached(*encode_args)
+                reused += [kind] if was_cached else []
+            else:
+                embeddings = encode_as_trained(*encode_args)
             check_finite_embeddings(embeddings, model_name)
             meta = embedding_meta(model_name, spec, kind, embeddings.shape[1], args.task)
             save_embeddings(out / "emb" / ("corpus.npz" if kind == "passage" else "queries.npz"), embeddings, ids,
@@ -75,7 +80,7 @@ def main(argv=None) -> list[dict]:
                        {d["id"]: d for d in data["docs"]})
         now = time.monotonic()
         results.append(report(to_run(q_ids, p_ids, scores, rows), data_dir, split, out, name, doc_ids=p_ids,
-                              extra={"seconds": round(now - started, 1)}))
+                              extra={"seconds": round(now - started, 1), "reused_embeddings": reused}))
         started = now
         logger.info("wrote %s: run.trec, metrics.json, emb/%s", out, ", index/" if args.save_index else "")
     return results

@@ -213,6 +213,7 @@ systems+=(hybrid-minmax hybrid-rrf)
 [[ $ROUND2 == 1 ]] && systems+=(round2)
 "$PYTHON" -m retriever.driver.report --run_dir "$RUN_DIR" --sets "${sets[@]}" --systems "${systems[@]}" \
   --times "${times[@]}" --notes "${notes[@]}" \
-  --title "$(basename "$base_model") fine-tuned on $main_set $TRAIN_SPLIT ($(date -u +%F), $(nproc) cores; seconds: wall time, a model's rows their share of its one evaluate process (the first set's with the model load); $main_set fine-tuned rows include their training, hybrid rows the fine-tuned row they fuse)"
+  --title "$(basename "$base_model") fine-tuned on $main_set $TRAIN_SPLIT" \
+  --summary "run_all.sh: $((SECONDS - start)) s from its start to this report (training $t_train s). seconds: wall time; a model's rows are their share of its one evaluate process (the first set's with the model load); the $main_set fine-tuned rows include the training, the hybrid rows the fine-tuned row they fuse."
 echo
 echo "[run_all] done in $((SECONDS - start)) s: $RUN_DIR/report.md, loss curve $RUN_DIR/model/loss_curve.png"

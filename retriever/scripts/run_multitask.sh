@@ -72,5 +72,5 @@ done
 stage "report"
 base=$(json_field "$RUN_DIR/model-multitask/embedding_spec.json" base_model)
 "$PYTHON" -m retriever.driver.report --run_dir "$RUN_DIR" --sets $TASKS --systems "${systems[@]}" \
-  --title "multi-task vs single-task, $(basename "$base") ($(date -u +%F), $(nproc) cores; training seconds: ${times[*]})"
+  --title "multi-task vs single-task, $(basename "$base")" --summary "Training seconds: ${times[*]}."
 echo "[run_multitask] done in $((SECONDS - start)) s: $RUN_DIR/report.md"

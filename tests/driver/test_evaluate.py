@@ -47,6 +47,17 @@ def test_evaluate_takes_an_encoder_with_mean_pooling_and_long_inputs(tiny_arch_d
     assert meta["pooling"] == "mean" and meta["query_max_len"] == 64
 
 
+def test_cached_embeddings_give_the_same_numbers_and_metrics_say_they_were_reused(tiny_model_dir, tiny_beir, tmp_path,
+                                                                                   monkeypatch):
+    monkeypatch.setenv("RETRIEVER_CACHE", str(tmp_path / "cache"))
+    flags = ["--model_name_or_path", tiny_model_dir, "--data_dir", str(tiny_beir), "--cache_embeddings", "True"]
+    first, = evaluate.main(flags + ["--output_dir", str(tmp_path / "first")])
+    again, = evaluate.main(flags + ["--output_dir", str(tmp_path / "again")])
+    plain, = evaluate.main(flags[:-2] + ["--output_dir", str(tmp_path / "plain")])
+    assert first["reused_embeddings"] == [] and again["reused_embeddings"] == ["passage", "query"]
+    assert plain["reused_embeddings"] == [] and first["nDCG@10"] == again["nDCG@10"] == plain["nDCG@10"]
+    assert json.loads((tmp_path / "again" / "metrics.json").read_text())["reused_embeddings"] == ["passage", "query"]
+
 
 def test_several_sets_load_the_model_once_and_score_each_as_alone(tiny_model_dir, tiny_beir, echo_beir, tmp_path,
                                                                    monkeypatch):

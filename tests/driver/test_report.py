@@ -1,5 +1,6 @@
 """driver.report: one table per set, query counts, paired significance against the baseline, named errors."""
 import json
+import re
 
 import pytest
 
@@ -46,3 +47,27 @@ def test_report_names_a_cut_short_metrics_file_and_a_times_value_without_equals(
     assert f"{tmp_path / 'dense' / 'metrics.json'}: not readable as JSON" in capsys.readouterr().err
     assert run_cli(lambda: report.main(["--run_dir", str(tmp_path), "--systems", "bm25", "--times", "bm25"])) == 2
     assert "--times: 'bm25' is not KEY=VALUE" in capsys.readouterr().err
+
+
+def test_report_opens_with_the_date_and_machine_and_marks_rows_read_from_the_embedding_cache(tmp_path, monkeypatch):
+    monkeypatch.setattr(report, "describe_machine", lambda: "Some CPU, 2 cores (AVX2), no NVIDIA GPU")
+    queries = {f"q{i}": 0.5 for i in range(3)}
+    for system, reused in (("bm25", None), ("zero", ["passage", "query"]), ("half", ["passage"]), ("dense", [])):
+        write_metrics(tmp_path / system, system, queries)
+        if reused is not None:
+            metrics = json.loads((tmp_path / system / "metrics.json").read_text())
+            (tmp_path / system / "metrics.json").write_text(json.dumps({**metrics, "reused_embeddings": reused}))
+    report.main(["--run_dir", str(tmp_path), "--systems", "bm25", "zero", "half", "dense", "--times", "bm25=1",
+                 "zero=2", "half=3", "dense=4", "--title", "T", "--summary", "It took 9 s."])
+    md = (tmp_path / "report.md").read_text()
+    assert re.match(r"# T\n\nRun on \d{4}-\d\d-\d\d \(UTC\) on Some CPU, 2 cores \(AVX2\), no NVIDIA GPU\. "
+                    r"It took 9 s\.\n", md)
+    cells = [line.rsplit("|", 2)[1].strip() for line in md.splitlines() if line.startswith("| ") and "system" not in line]
+    assert cells == ["1", "2 (cached)", "3 (passage embeddings cached)", "4"]
+    assert "(cached): that row's embeddings were read from $RETRIEVER_CACHE/embeddings" in md
+    assert [r["seconds"] for r in json.loads((tmp_path / "report.json").read_text())] == [1, 2, 3, 4]  # numbers
+
+
+def test_describe_machine_names_the_cpu_its_cores_and_vector_units():
+    described = report.describe_machine()
+    assert re.fullmatch(r".+, \d+ cores( \([A-Z0-9, -]+\))?, (GPU: .+|no NVIDIA GPU)", described), described

@@ -32,7 +32,8 @@ def test_run_all_trains_evaluates_reranks_mines_round_2_and_reports(tiny_model_d
            "HOLDOUT_DOCS": "0", "EVAL_DOCS": "20",
            "MINILM": tiny_arch_dirs["bert"], "MINILM_MAX_LEN": "16",
            "RERANK": "1", "RERANK_DEPTH": "5", "ROUND2": "1", "MINE_QUERIES": "6", "MINE_DOCS": "20",
-           "DEV_SET": str(data), "DEV_SPLIT": "test", "DEV_QUERIES": "6", "DEV_DOCS": "12"}
+           "DEV_SET": str(data), "DEV_SPLIT": "test", "DEV_QUERIES": "6", "DEV_DOCS": "12",
+           "RETRIEVER_CACHE": str(tmp_path / "cache")}  # an empty embedding cache: every row is encoded
     done = subprocess.run(["bash", str(REPO / "retriever" / "scripts" / "run_all.sh")], env=env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=400)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -61,6 +62,11 @@ def test_run_all_trains_evaluates_reranks_mines_round_2_and_reports(tiny_model_d
         assert part[4]["seconds"] >= part[2]["seconds"] and part[5]["seconds"] >= part[2]["seconds"]
     report = (tmp_path / "run" / "report.md").read_text()
     assert "## tinyset" in report and "| nDCG@10 vs bm25 |" in report and "| queries |" in report
+    # the report says when, on what and how long, and that no row was read from the cache
+    assert re.search(r"\nRun on \d{4}-\d\d-\d\d \(UTC\) on .+, \d+ cores.*\. run_all\.sh: \d+ s from its start to "
+                     r"this report \(training \d+ s\)\. seconds: wall time;", report)
+    assert all(r["reused_embeddings"] == [] for r in rows if r["dir"] in ("zeroshot-last", "minilm"))
+    assert "(cached)" not in report
     assert rows[0]["nDCG@10 vs bm25"] == "(baseline)"
     assert all(re.search(r"\(p [=<] ", r["nDCG@10 vs bm25"]) for r in rows[1:])
     round2 = [json.loads(line) for line in (tmp_path / "run" / "train_groups.round2.jsonl").read_text().splitlines()]
