@@ -93,8 +93,9 @@ def encode_as_trained(model: EncoderModel, tokenizer, texts: list[str], kind: st
 def encode_cached(model: EncoderModel, tokenizer, texts: list[str], kind: str, batch_size: int, desc: str,
                   task: Optional[str] = None, bf16: bool = False, fp16: bool = False) -> tuple[np.ndarray, bool]:
     """(embeddings, whether they were reused): encode_as_trained, kept in $RETRIEVER_CACHE/embeddings and
-    reused by the next run that asks for the same vectors: the same weights (their fingerprint), the same spec reading fields, kind and
-    task, the same precision, device and torch version, and the same texts in the same order.
+    reused by the next run that asks for the same vectors: the same weights (their fingerprint), the same
+    spec reading fields, kind and task, the same precision, device and torch version, and the same texts
+    in the same order.
     When any of these differs, or the weights have no fingerprint (a hub name), nothing is reused.
     For models that do not change between runs: a base model read zero-shot, MiniLM."""
     fingerprint = weights_fingerprint(model.name_or_path)

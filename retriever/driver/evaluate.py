@@ -8,9 +8,10 @@ Loads the model once, then for each --data_dir (with its --output_dir) encodes t
 the split's queries as the model was trained (its embedding_spec.json; a base model takes
 --pooling and the text flags), searches them with FAISS and writes OUTPUT_DIR/run.trec,
 metrics.json (MRR@10, nDCG@10, Recall@100, nDCG@10 per query, `seconds`: the set's wall
-time, the first set's with the model load, and `reused_embeddings`: the kinds, passage and/or query,
-that --cache_embeddings found in the cache instead of encoding them), emb/corpus.npz and emb/queries.npz (as encode
-writes them) and, unless --save_index False, index/ for python -m retriever.driver.query.
+time, the first set's with the model load, and `reused_embeddings`: the kinds, passage and/or
+query, that --cache_embeddings found in the cache instead of encoding them), emb/corpus.npz and
+emb/queries.npz (as encode writes them) and, unless --save_index False, index/ for
+python -m retriever.driver.query.
 Prints each set's metrics table. Every set's data is read before the model is loaded, so a
 broken file fails at once.
 """
@@ -63,7 +64,8 @@ def main(argv=None) -> list[dict]:
                            args.fp16)
             if args.cache_embeddings:
                 embeddings, was_cached = encode_cached(*encode_args)
-                reused += [kind] if was_cached else []
+                if was_cached:
+                    reused.append(kind)
             else:
                 embeddings = encode_as_trained(*encode_args)
             check_finite_embeddings(embeddings, model_name)

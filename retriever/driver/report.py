@@ -67,13 +67,13 @@ def read_rows(set_dir: Path, systems: list[str], seconds: dict, set_name: str) -
 
 def describe_machine() -> str:
     """'<CPU model>, <n> cores (<vector units>), <GPUs>' of the machine this runs on."""
-    cpu, flags = platform.processor() or platform.machine() or "unknown CPU", set()
     try:
-        fields = dict(line.split(":", 1) for line in Path("/proc/cpuinfo").read_text().splitlines() if ":" in line)
-    except OSError:
-        fields = {}
-    fields = {key.strip(): value.strip() for key, value in fields.items()}  # the last CPU's; all are alike
-    cpu, flags = fields.get("model name", cpu), set(fields.get("flags", "").split())
+        lines = [line.split(":", 1) for line in Path("/proc/cpuinfo").read_text().splitlines() if ":" in line]
+    except OSError:  # not Linux
+        lines = []
+    fields = {key.strip(): value.strip() for key, value in lines}  # the last CPU's; all are alike
+    cpu = fields.get("model name") or platform.processor() or platform.machine() or "unknown CPU"
+    flags = set(fields.get("flags", "").split())
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     units = [name for flag, name in CPU_UNITS.items() if flag in flags]
     gpus = []
@@ -81,7 +81,8 @@ def describe_machine() -> str:
         try:
             listed = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
                                     text=True, timeout=30)
-            gpus = [line.strip() for line in listed.stdout.splitlines() if line.strip()] if listed.returncode == 0 else []
+            if listed.returncode == 0:
+                gpus = [line.strip() for line in listed.stdout.splitlines() if line.strip()]
         except (OSError, subprocess.TimeoutExpired):
             pass
     return (f"{cpu}, {cores} cores" + (f" ({', '.join(units)})" if units else "")

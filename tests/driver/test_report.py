@@ -62,7 +62,8 @@ def test_report_opens_with_the_date_and_machine_and_marks_rows_read_from_the_emb
     md = (tmp_path / "report.md").read_text()
     assert re.match(r"# T\n\nRun on \d{4}-\d\d-\d\d \(UTC\) on Some CPU, 2 cores \(AVX2\), no NVIDIA GPU\. "
                     r"It took 9 s\.\n", md)
-    cells = [line.rsplit("|", 2)[1].strip() for line in md.splitlines() if line.startswith("| ") and "system" not in line]
+    rows = [line for line in md.splitlines() if line.startswith("| ") and "system" not in line]
+    cells = [row.rsplit("|", 2)[1].strip() for row in rows]  # the last column: seconds
     assert cells == ["1", "2 (cached)", "3 (passage embeddings cached)", "4"]
     assert "(cached): that row's embeddings were read from $RETRIEVER_CACHE/embeddings" in md
     assert [r["seconds"] for r in json.loads((tmp_path / "report.json").read_text())] == [1, 2, 3, 4]  # numbers
