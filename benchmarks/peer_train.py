@@ -84,7 +84,7 @@ def run_ours(a, args, items) -> tuple[list[float], list[float]]:
     model_args, data_args, training_args = args
     spec = embedding_spec(model_args, data_args)
     torch.manual_seed(0)  # the LoRA adapters' initial weights: the same on both sides
-    model = EncoderModel(with_lora(load_base_model(model_args.model_name_or_path), model_args), spec)
+    model = EncoderModel(with_lora(load_base_model(model_args.model_name_or_path), model_args), spec=spec)
     tokenizer = load_tokenizer(model_args.model_name_or_path, spec.padding_side)
     timer = StepTimer()
     trainer = RetrieverTrainer(model=model, args=training_args, train_dataset=items,
@@ -111,7 +111,7 @@ def run_theirs(a, args, items) -> tuple[list[float], list[float]]:
     model_args, data_args, training_args = args
     spec = embedding_spec(model_args, data_args)
     st_dir = tempfile.mkdtemp()  # the untrained base model in the sentence-transformers format, as we save it
-    EncoderModel(load_base_model(model_args.model_name_or_path), spec).save(
+    EncoderModel(load_base_model(model_args.model_name_or_path), spec=spec).save(
         st_dir, load_tokenizer(model_args.model_name_or_path, spec.padding_side))
     st = SentenceTransformer(st_dir, device="cpu")
     torch.manual_seed(0)

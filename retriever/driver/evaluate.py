@@ -26,7 +26,7 @@ from retriever.driver import make_parser, run_cli, setup_logging
 from retriever.encoding import (check_finite_embeddings, corpus_texts, device_of, embedding_meta, encode_as_trained,
                                 encode_cached, half_weights, load_encoder, split_queries)
 from retriever.metrics import report, to_run
-from retriever.searcher import build_index, save_embeddings, save_index, search
+from retriever.searcher import index_and_search, save_embeddings
 
 logger = logging.getLogger(__name__)
 
@@ -75,11 +75,9 @@ def main(argv=None) -> list[dict]:
             embedded[kind] = embeddings, meta
         (p_ids, _), (q_ids, _) = data["passage"], data["query"]
         p_emb, p_meta = embedded["passage"]
-        index = build_index(p_emb, args.index_type, args.nprobe, args.hnsw_m, max(args.ef_search, args.depth))
-        scores, rows = search(index, embedded["query"][0], args.depth)
-        if args.save_index:
-            save_index(out / "index", index, p_ids, {**p_meta, "nprobe": args.nprobe, "ef_search": args.ef_search},
-                       {d["id"]: d for d in data["docs"]})
+        index_dir = out / "index" if args.save_index else None
+        scores, rows = index_and_search(p_emb, embedded["query"][0], args, index_dir=index_dir, p_ids=p_ids,
+                                        p_meta=p_meta, docs={d["id"]: d for d in data["docs"]})
         now = time.monotonic()
         results.append(report(to_run(q_ids, p_ids, scores, rows), data_dir, split, out, name, doc_ids=p_ids,
                               extra={"seconds": round(now - started, 1), "reused_embeddings": reused}))

@@ -11,8 +11,7 @@ from retriever.arguments import SearchArguments
 from retriever.io import DataError
 from retriever.metrics import report, to_run
 from retriever.data import load_corpus
-from retriever.searcher import (build_index, check_compatible, load_corpus_shards, load_embeddings, save_index,
-                                search)
+from retriever.searcher import check_compatible, index_and_search, load_corpus_shards, load_embeddings
 from retriever.driver import make_parser, run_cli, setup_logging
 
 logger = logging.getLogger(__name__)
@@ -27,22 +26,22 @@ def main(argv=None):
                         "query and corpus files swapped?")
     p_emb, p_ids, p_meta = load_corpus_shards(args.corpus_embeddings)
     check_compatible(q_meta, p_meta, args.query_embeddings, args.corpus_embeddings)
-    logger.info("searching %d queries over %d passages (%s index, depth %d)",
-                len(q_ids), len(p_ids), args.index_type, args.depth)
-    index = build_index(p_emb, args.index_type, args.nprobe, args.hnsw_m, max(args.ef_search, args.depth))
-    scores, rows = search(index, q_emb, args.depth, args.batch_size)
-    run = to_run(q_ids, p_ids, scores, rows)
-    metrics = report(run, args.qrels, args.split, args.output_dir, args.name, doc_ids=p_ids)
-    logger.info("wrote %s", Path(args.output_dir) / "run.trec")
-    if args.save_index:
+    docs = None
+    if args.save_index:  # the texts the index shows, checked before any work
         source = args.corpus or (args.qrels if args.qrels and Path(args.qrels).is_dir() else None)
         if source is None or not Path(source).exists():
             raise ValueError("--save_index needs the corpus texts: give --corpus BEIR_DIR (or corpus.jsonl)")
         docs = load_corpus(source) if Path(source).is_dir() else load_corpus("", corpus_file=source)
-        save_index(Path(args.output_dir) / "index", index, p_ids,
-                   {**p_meta, "nprobe": args.nprobe, "ef_search": args.ef_search}, {d["id"]: d for d in docs})
-        logger.info("saved the index to %s (python -m retriever.driver.query searches it)",
-                    Path(args.output_dir) / "index")
+    logger.info("searching %d queries over %d passages (%s index, depth %d)",
+                len(q_ids), len(p_ids), args.index_type, args.depth)
+    index_dir = Path(args.output_dir) / "index" if args.save_index else None
+    scores, rows = index_and_search(p_emb, q_emb, args, args.batch_size, index_dir, p_ids, p_meta,
+                                    docs and {d["id"]: d for d in docs})
+    metrics = report(to_run(q_ids, p_ids, scores, rows), args.qrels, args.split, args.output_dir, args.name,
+                     doc_ids=p_ids)
+    logger.info("wrote %s", Path(args.output_dir) / "run.trec")
+    if index_dir:
+        logger.info("saved the index to %s (python -m retriever.driver.query searches it)", index_dir)
     return metrics
 
 

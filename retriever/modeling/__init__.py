@@ -1,7 +1,6 @@
-"""The models: the retriever (encoder.py), the re-ranker (reranker.py), poolings, losses.
+"""The models: the retriever (encoder.py), the re-ranker (reranker.py), their losses, loading and export.
 
-`from retriever.modeling import EncoderModel` works; the import is done on first use, so
-that `retriever.modeling.pooling` (which the spec names) loads without torch.
+`from retriever.modeling import EncoderModel` works; the import is done on first use.
 """
 __all__ = ["EncoderModel", "EncoderOutput"]
 

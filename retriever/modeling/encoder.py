@@ -5,6 +5,7 @@ Queries and passages share one encoder. The model is built from its spec (how it
 text and pools: retriever.spec) and a loss object (modeling/loss.py); the default loss,
 the in-batch contrastive one, is made of the course's four graded methods below.
 """
+import dataclasses
 from dataclasses import dataclass
 from typing import Optional
 
@@ -16,7 +17,7 @@ from transformers.utils import ModelOutput
 from retriever.modeling.loading import (enable_activation_checkpointing, load_base_model, load_trained_base,
                                        load_weights, save_base, with_lora)
 from retriever.modeling.loss import ContrastiveLoss
-from retriever.modeling.pooling import last_token, pool
+from retriever.pooling import last_token, pool
 from retriever.modeling.st_format import write_st_files
 from retriever.spec import EmbeddingSpec, read_spec
 
@@ -33,29 +34,56 @@ class EncoderModel(nn.Module):
     """The retriever: a base model read as its `spec` says (pooling, normalize, temperature), and
     the `loss` it trains with (default: the contrastive loss).
 
+    Built as the course's starter code builds it, `EncoderModel(encoder, pooling, normalize,
+    temperature)`, or from a whole spec, `EncoderModel(encoder, spec=spec)`: the keywords make
+    the spec, which stays the one place these values live (`model.temperature` and
+    `model.normalize` read and write it).
+
     The course's four graded methods are `pooling`, `compute_similarity`, `compute_labels`
     and `compute_loss`: none reads `self` (graders call them on the class with None as
     self), and training with the default loss goes through each of them.
     """
 
-    def __init__(self, encoder: nn.Module, spec: Optional[EmbeddingSpec] = None, loss=None):
+    def __init__(self, encoder: nn.Module, pooling: Optional[str] = None, normalize: Optional[bool] = None,
+                 temperature: Optional[float] = None, *, spec: Optional[EmbeddingSpec] = None, loss=None):
         super().__init__()
+        given = {name: value for name, value in
+                 (("pooling", pooling), ("normalize", normalize), ("temperature", temperature)) if value is not None}
+        if spec is not None and given:
+            raise ValueError(f"EncoderModel: give {', '.join(given)} or spec, not both (the spec holds them)")
         self.encoder = encoder
-        self.spec = spec or EmbeddingSpec()
+        self.spec = spec or EmbeddingSpec(**given)
         self.loss = loss or ContrastiveLoss()
+
+    # The starter code's attributes, read from (and written to) the spec.
+    @property
+    def temperature(self) -> float:
+        return self.spec.temperature
+
+    @temperature.setter
+    def temperature(self, value: float) -> None:
+        self.spec = dataclasses.replace(self.spec, temperature=value)
+
+    @property
+    def normalize(self) -> bool:
+        return self.spec.normalize
+
+    @normalize.setter
+    def normalize(self, value: bool) -> None:
+        self.spec = dataclasses.replace(self.spec, normalize=value)
 
     # ---- building and saving -------------------------------------------------
     @classmethod
     def build(cls, spec: EmbeddingSpec, model_args, loss=None) -> "EncoderModel":
         """A model to train: the spec's base model (with LoRA adapters when --lora), read as the spec says."""
-        return cls(with_lora(load_base_model(spec.base_model), model_args), spec, loss)
+        return cls(with_lora(load_base_model(spec.base_model), model_args), spec=spec, loss=loss)
 
     @classmethod
     def load(cls, model_dir: str, spec: Optional[EmbeddingSpec] = None, **base_model_defaults) -> "EncoderModel":
         """A saved retriever as it was trained (its spec), or any base model with the spec's
         defaults and the given overrides (pooling="mean", normalize=False, ...)."""
         spec = spec or read_spec(model_dir, **base_model_defaults)
-        model = cls(load_trained_base(model_dir, spec.base_model), spec)
+        model = cls(load_trained_base(model_dir, spec.base_model), spec=spec)
         model.name_or_path = model_dir  # where the weights came from: embedding files record it
         return model
 
@@ -120,10 +148,10 @@ class EncoderModel(nn.Module):
     # ---- encoding --------------------------------------------------------------------
     def represent(self, hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
         """Hidden states -> embeddings with `pooling`; "last" + normalize is the graded `pooling`."""
-        if pooling == "last" and self.spec.normalize:
+        if pooling == "last" and self.normalize:
             return self.pooling(hidden, attention_mask)
         reps = pool(hidden, attention_mask, pooling)  # (batch, dim)
-        return F.normalize(reps, dim=-1) if self.spec.normalize else reps
+        return F.normalize(reps, dim=-1) if self.normalize else reps
 
     def encode(self, batch: dict) -> torch.Tensor:
         """Tokenised batch -> embeddings (batch, dim)."""

@@ -26,7 +26,7 @@ class ContrastiveLoss:
 
     def __call__(self, model, q_reps: torch.Tensor, p_reps: torch.Tensor,
                  teacher_scores: Optional[torch.Tensor] = None):
-        scores = model.compute_similarity(q_reps, p_reps, model.spec.temperature)  # (n_queries, n_passages)
+        scores = model.compute_similarity(q_reps, p_reps, model.temperature)  # (n_queries, n_passages)
         labels = model.compute_labels(q_reps.size(0), p_reps.size(0)).to(scores.device)
         return model.compute_loss(scores, labels), scores
 
@@ -44,7 +44,7 @@ class DistillationLoss(ContrastiveLoss):
     def __call__(self, model, q_reps, p_reps, teacher_scores=None):
         loss, scores = super().__call__(model, q_reps, p_reps)
         if teacher_scores is not None:
-            student = own_group_scores(q_reps, p_reps, model.spec.temperature)  # (n_queries, group_size)
+            student = own_group_scores(q_reps, p_reps, model.temperature)  # (n_queries, group_size)
             loss = loss + self.weight * distillation_loss(student, teacher_scores, self.teacher_temperature)
         return loss, scores
 

@@ -20,7 +20,7 @@ from transformers.utils import ModelOutput
 from retriever.modeling.loading import (enable_activation_checkpointing, load_base_model, load_trained_base,
                                        load_weights, save_base, with_lora)
 from retriever.modeling.loss import ListwiseLoss
-from retriever.modeling.pooling import pool
+from retriever.pooling import pool
 from retriever.spec import RerankerSpec, read_reranker_spec
 
 logger = logging.getLogger(__name__)

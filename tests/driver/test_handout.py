@@ -8,7 +8,7 @@ import pytest
 
 from retriever.driver import handout as handout_driver
 from retriever.driver import run_cli
-from retriever.handout import GRADED_FILES, GRADED_TESTS, ROOT, TODOS, blank_regions
+from retriever.handout import GRADED_FILES, GRADED_TESTS, ROOT, TODOS, blank_regions, write_handout
 from retriever.io import DataError
 
 
@@ -78,3 +78,35 @@ def test_a_region_left_open_or_without_a_todo_is_an_error_naming_the_line():
                                 "    # <<< graded: compute_loss\n", "enc.py")
     assert names == ["compute_loss"] and "return 1" not in text and "    raise NotImplementedError" in text
     assert set(TODOS) >= {"pooling", "compute_similarity", "compute_labels", "compute_loss"}
+
+
+def test_the_handout_holds_only_the_files_git_tracks_never_a_stray_backup_of_a_graded_file(tmp_path):
+    # reliability round 4, case 3: an editor's backup (encoder.py~) with every solution in it was handed out
+    project = tmp_path / "project"
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    for rel in tracked:
+        if (ROOT / rel).is_file():
+            (project / rel).parent.mkdir(parents=True, exist_ok=True)
+            (project / rel).write_bytes((ROOT / rel).read_bytes())
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], cwd=project, check=True)
+    subprocess.run([*git, "add", "-A"], cwd=project, check=True)
+    backup = project / "retriever" / "modeling" / "encoder.py~"
+    backup.write_text((project / "retriever" / "modeling" / "encoder.py").read_text())
+    (project / "runs").mkdir()
+    (project / "runs" / "notes.txt").write_text("not the project's")
+    out = tmp_path / "handout"
+    write_handout(str(out), root=project)
+    handed = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
+    assert "retriever/modeling/encoder.py" in handed and "tests/modeling/test_graded.py" in handed
+    assert "retriever/modeling/encoder.py~" not in handed and "runs/notes.txt" not in handed
+    assert handed == {rel for rel in tracked if (ROOT / rel).is_file()} - {
+        "retriever/handout.py", "retriever/driver/handout.py", "tests/driver/test_handout.py"}
+    assert not any("mask.flip(dims=[1])" in (out / rel).read_text(errors="ignore") for rel in handed)
+
+
+def test_outside_a_git_clone_the_handout_is_refused_with_the_reason(tmp_path):
+    (tmp_path / "README.md").write_text("# not a clone")
+    with pytest.raises(DataError, match="the handout is made of the files git tracks"):
+        write_handout(str(tmp_path / "out"), root=tmp_path)
+    assert not (tmp_path / "out").exists()

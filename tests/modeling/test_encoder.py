@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from retriever.arguments import ModelArguments
 from retriever.modeling.encoder import EncoderModel
 from retriever.modeling.loading import load_base_model
-from retriever.modeling.pooling import pool
+from retriever.pooling import pool
 from retriever.spec import EmbeddingSpec
 
 
@@ -33,15 +33,15 @@ def test_other_poolings_stay_available_beside_the_graded_one(tiny_encoder, token
     b = batch_of(tokenizer, ["apple banana cherry", "sun"])
     with torch.no_grad():
         hidden = tiny_encoder.encoder(**b).last_hidden_state
-        mean = EncoderModel(tiny_encoder.encoder, EmbeddingSpec(pooling="mean")).encode(b)
-        raw_last = EncoderModel(tiny_encoder.encoder, EmbeddingSpec(pooling="last", normalize=False)).encode(b)
+        mean = EncoderModel(tiny_encoder.encoder, spec=EmbeddingSpec(pooling="mean")).encode(b)
+        raw_last = EncoderModel(tiny_encoder.encoder, spec=EmbeddingSpec(pooling="last", normalize=False)).encode(b)
     torch.testing.assert_close(mean, F.normalize(pool(hidden, b["attention_mask"], "mean"), dim=-1))
     torch.testing.assert_close(raw_last, pool(hidden, b["attention_mask"], "last"))
 
 
 @pytest.fixture(scope="module")
 def tiny_encoder(tiny_model_dir):
-    return EncoderModel(load_base_model(tiny_model_dir), EmbeddingSpec(pooling="last", normalize=True, temperature=0.05))
+    return EncoderModel(load_base_model(tiny_model_dir), spec=EmbeddingSpec(pooling="last", normalize=True, temperature=0.05))
 
 
 def batch_of(tokenizer, texts):
@@ -65,7 +65,7 @@ def test_embeddings_are_unit_length_unless_normalisation_is_off(tiny_encoder, to
     b = batch_of(tokenizer, ["apple banana cherry", "sun"])
     with torch.no_grad():
         torch.testing.assert_close(tiny_encoder.encode(b).norm(dim=-1), torch.ones(2))
-        raw = EncoderModel(tiny_encoder.encoder, EmbeddingSpec(normalize=False)).encode(b)
+        raw = EncoderModel(tiny_encoder.encoder, spec=EmbeddingSpec(normalize=False)).encode(b)
     assert not torch.allclose(raw.norm(dim=-1), torch.ones(2))
 
 
@@ -80,7 +80,7 @@ def test_padding_side_does_not_change_embeddings(tiny_encoder, tokenizer):
 
 
 def test_save_and_load_round_trip(tiny_encoder, tokenizer, tmp_path):
-    model = EncoderModel(tiny_encoder.encoder, EmbeddingSpec(base_model="tiny", temperature=0.05))
+    model = EncoderModel(tiny_encoder.encoder, spec=EmbeddingSpec(base_model="tiny", temperature=0.05))
     model.save(str(tmp_path))
     loaded = EncoderModel.load(str(tmp_path))
     assert loaded.spec == model.spec and (loaded.spec.pooling, loaded.spec.temperature) == ("last", 0.05)
@@ -149,3 +149,28 @@ def test_lora_by_default_adapts_every_linear_layer_whatever_the_architecture(tin
 def test_labels_refuse_passages_that_are_not_whole_groups():
     with pytest.raises(ValueError, match=r"n_passages \(7\) must be a positive multiple of n_queries \(3\)"):
         EncoderModel.compute_labels(None, 3, 7)
+
+
+def test_the_starter_codes_constructor_builds_the_spec_and_forward_scores_at_model_temperature(tiny_model_dir,
+                                                                                              tokenizer):
+    # the course's starter code: EncoderModel(encoder, pooling, normalize, temperature), then model.temperature
+    model = EncoderModel(load_base_model(tiny_model_dir), pooling="last", normalize=True, temperature=0.07)
+    assert (model.temperature, model.normalize) == (0.07, True)
+    assert (model.spec.pooling, model.spec.normalize, model.spec.temperature) == ("last", True, 0.07)
+    positional = EncoderModel(model.encoder, "mean", False, 0.5)
+    assert (positional.spec.pooling, positional.normalize, positional.temperature) == ("mean", False, 0.5)
+    q = batch_of(tokenizer, ["apple banana", "river sun"])
+    p = batch_of(tokenizer, ["apple cherry", "dog fish", "river tree", "zebra red"])
+    with torch.no_grad():
+        out = model(query=q, passage=p)
+        torch.testing.assert_close(out.scores, model.compute_similarity(out.q_reps, out.p_reps, model.temperature))
+        model.temperature = 0.2  # written into the spec, and forward follows it
+        assert model.spec.temperature == 0.2
+        torch.testing.assert_close(model(query=q, passage=p).scores, out.scores * 0.07 / 0.2)
+
+
+def test_the_constructor_refuses_a_spec_and_its_fields_together(tiny_encoder):
+    with pytest.raises(ValueError, match="give temperature or spec, not both"):
+        EncoderModel(tiny_encoder.encoder, temperature=0.1, spec=EmbeddingSpec())
+    with pytest.raises(ValueError, match="temperature must be > 0"):
+        EncoderModel(tiny_encoder.encoder, temperature=0)

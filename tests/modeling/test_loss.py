@@ -19,7 +19,7 @@ def training_args(**given):
 
 
 def test_contrastive_loss_is_cross_entropy_over_the_batch_at_the_spec_temperature(tiny_model_dir):
-    model = EncoderModel(load_base_model(tiny_model_dir), EmbeddingSpec(temperature=0.05))
+    model = EncoderModel(load_base_model(tiny_model_dir), spec=EmbeddingSpec(temperature=0.05))
     q, p = F.normalize(torch.randn(2, 8), dim=-1), F.normalize(torch.randn(4, 8), dim=-1)
     loss, scores = ContrastiveLoss()(model, q, p)
     torch.testing.assert_close(scores, q @ p.T / 0.05)
@@ -27,8 +27,8 @@ def test_contrastive_loss_is_cross_entropy_over_the_batch_at_the_spec_temperatur
 
 
 def test_distillation_adds_weighted_kl_to_the_contrastive_loss(tiny_model_dir):
-    model = EncoderModel(load_base_model(tiny_model_dir), EmbeddingSpec(temperature=0.05),
-                         DistillationLoss(weight=0.5, teacher_temperature=2.0))
+    model = EncoderModel(load_base_model(tiny_model_dir), spec=EmbeddingSpec(temperature=0.05),
+                         loss=DistillationLoss(weight=0.5, teacher_temperature=2.0))
     q, p = torch.nn.functional.normalize(torch.randn(2, 8), dim=-1), torch.nn.functional.normalize(torch.randn(6, 8), dim=-1)
     teacher = torch.randn(2, 3)
     loss, _ = model.loss(model, q, p, teacher)
@@ -49,7 +49,7 @@ def test_distillation_loss_on_a_hand_computed_example(tiny_model_dir):
     kl = t[0] * math.log(t[0] / 0.25) + t[1] * math.log(t[1] / 0.75)
     assert distillation_loss(student, torch.tensor([[2.0, 0.0]]), 2.0).item() == pytest.approx(kl, rel=1e-6)
     # through the model: one query, its group [p0, p1], temperature 1, weight 0.5
-    model = EncoderModel(load_base_model(tiny_model_dir), EmbeddingSpec(temperature=1.0), DistillationLoss(weight=0.5))
+    model = EncoderModel(load_base_model(tiny_model_dir), spec=EmbeddingSpec(temperature=1.0), loss=DistillationLoss(weight=0.5))
     q, p = torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 1.0], [math.log(3.0), 0.0]])  # scores [0, ln 3]
     loss, _ = model.loss(model, q, p, teacher)
     contrastive = math.log(1 + 3)  # -log softmax(...)[0] = -log(1/4)
@@ -83,7 +83,7 @@ def test_loss_flag_picks_the_loss_and_refuses_one_of_the_other_model():
 def test_cross_device_negatives_wrap_any_retriever_loss(tiny_model_dir):
     wrapped = build_loss("distillation", training_args(negatives_cross_device=True), "retriever")
     assert isinstance(wrapped, CrossDeviceNegatives) and isinstance(wrapped.inner, DistillationLoss)
-    model = EncoderModel(load_base_model(tiny_model_dir), EmbeddingSpec(temperature=0.05))
+    model = EncoderModel(load_base_model(tiny_model_dir), spec=EmbeddingSpec(temperature=0.05))
     q, p, teacher = torch.randn(2, 8), torch.randn(4, 8), torch.randn(2, 2)
     # one process: gathering is the identity and the scale 1 (two gloo ranks: tests/test_distributed.py)
     torch.testing.assert_close(wrapped(model, q, p, teacher)[0], wrapped.inner(model, q, p, teacher)[0])

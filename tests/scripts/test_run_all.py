@@ -1,4 +1,5 @@
-"""retriever/scripts/run_all.sh: the whole offline pipeline on tiny data, and its errors."""
+"""retriever.driver.run_all through retriever/scripts/run_all.sh: the whole offline pipeline on tiny data, and its
+errors."""
 import json
 import os
 import re
@@ -23,10 +24,7 @@ def test_run_all_trains_evaluates_reranks_mines_round_2_and_reports(tiny_model_d
     reranker_recipe = tmp_path / "reranker.json"  # the demo's re-ranker recipe, made tiny
     reranker_recipe.write_text(json.dumps({**json.loads((REPO / "retriever/recipes/reranker_cpu.json").read_text()),
                                            **tiny}))
-    python = tmp_path / "python"  # logs each driver the script starts
-    python.write_text(f'#!/bin/sh\necho "$2" >> {tmp_path / "drivers.log"}\nexec {sys.executable} "$@"\n')
-    python.chmod(0o755)
-    env = {**os.environ, "PYTHON": str(python), "DATA": str(data),
+    env = {**os.environ, "PYTHON": sys.executable, "DATA": str(data),
            "TRAIN_ARGS": " ".join(f"--{flag} {value}" for flag, value in tiny.items()),
            "RERANKER_RECIPE": str(reranker_recipe), "RUN_DIR": str(tmp_path / "run"), "HOLDOUT": str(echo_beir), "HOLDOUT_QUERIES": "0",
            "HOLDOUT_DOCS": "0", "EVAL_DOCS": "20",
@@ -37,15 +35,17 @@ def test_run_all_trains_evaluates_reranks_mines_round_2_and_reports(tiny_model_d
     done = subprocess.run(["bash", str(REPO / "retriever" / "scripts" / "run_all.sh")], env=env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=400)
     assert done.returncode == 0, done.stderr[-3000:]
-    # run_all.sh trains through the homework script with the recipe file (and TRAIN_ARGS after it), evaluates
-    # every model row with driver.evaluate
-    assert all(tag in done.stdout for tag in ("[train] recipe ", "[rerank]", "MRR@10"))
-    assert "--per_device_train_batch_size 4" in done.stdout
+    # every stage is a driver command, printed and kept in commands.sh: the training with the recipe file and
+    # TRAIN_ARGS after it, every model row with driver.evaluate
+    commands = (tmp_path / "run" / "commands.sh").read_text().splitlines()[1:]
+    assert all(line in done.stdout for line in commands) and "MRR@10" in done.stdout
+    train = next(line for line in commands if line.startswith("python -m retriever.driver.train "))
+    assert train.startswith("python -m retriever.driver.train --recipe demo_cpu ")
+    assert train.index("--recipe") < train.index("--per_device_train_batch_size 4")
     # one evaluate process (one model load) per model over both sets: each row encodes its corpus once
     for texts in ("20 passage", "28 passage", "7 query"):  # zero-shot, fine-tuned, MiniLM, round 2
         assert done.stderr.count(f"INFO __main__: encoding {texts} texts") == 4, texts
-    drivers = (tmp_path / "drivers.log").read_text().split()
-    assert drivers.count("retriever.driver.evaluate") == 4
+    assert sum(line.startswith("python -m retriever.driver.evaluate ") for line in commands) == 4
     assert (tmp_path / "run" / "tinyset" / "finetuned" / "index" / "index.faiss").is_file()
     rows = json.loads((tmp_path / "run" / "report.json").read_text())
     assert [r["set"] for r in rows] == ["tinyset"] * 8 + [echo_beir.name] * 8  # every system on both sets
@@ -63,7 +63,7 @@ def test_run_all_trains_evaluates_reranks_mines_round_2_and_reports(tiny_model_d
     report = (tmp_path / "run" / "report.md").read_text()
     assert "## tinyset" in report and "| nDCG@10 vs bm25 |" in report and "| queries |" in report
     # the report says when, on what and how long, and that no row was read from the cache
-    assert re.search(r"\nRun on \d{4}-\d\d-\d\d \(UTC\) on .+, \d+ cores.*\. run_all\.sh: \d+ s from its start to "
+    assert re.search(r"\nRun on \d{4}-\d\d-\d\d \(UTC\) on .+, \d+ cores.*\. run_all: \d+ s from its start to "
                      r"this report \(training \d+ s\)\. seconds: wall time;", report)
     assert all(r["reused_embeddings"] == [] for r in rows if r["dir"] in ("zeroshot-last", "minilm"))
     assert "(cached)" not in report
@@ -82,8 +82,10 @@ def test_run_all_trains_evaluates_reranks_mines_round_2_and_reports(tiny_model_d
 
 @pytest.mark.parametrize("missing", ["DATA", "HOLDOUT", "DEV_SET"])
 def test_run_all_without_data_says_what_to_download(tiny_beir, tmp_path, missing):
-    env = {**os.environ, "DATA": str(tiny_beir), "HOLDOUT": "", "DEV_SET": "", missing: str(tmp_path / "nowhere")}
+    env = {**os.environ, "PYTHON": sys.executable, "DATA": str(tiny_beir), "HOLDOUT": "", "DEV_SET": "",
+           missing: str(tmp_path / "nowhere")}
     done = subprocess.run(["bash", str(REPO / "retriever" / "scripts" / "run_all.sh")], env=env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "scifact.zip" in done.stderr and "nowhere" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
     assert not (tmp_path / "runs").exists()  # nothing started

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from retriever.modeling.pooling import POOLINGS, pool
+from retriever.pooling import POOLINGS, pool
 
 
 def hidden_with_marks(batch=3, seq=5, dim=4):

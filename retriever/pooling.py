@@ -2,7 +2,7 @@
 
 One entry per pooling in `POOLINGS`: its function, the name sentence-transformers gives
 it (the saved model's 1_Pooling/config.json) and how the model card describes it.
-Adding a pooling is one entry here and one test (tests/modeling/test_pooling.py).
+Adding a pooling is one entry here and one test (tests/test_pooling.py).
 
 Positions are read from the attention mask, never from token ids, so every pooling is
 right for right padding, left padding and pad id == EOS id alike. Nothing here imports
