@@ -10,6 +10,7 @@ evaluate: EvaluateArguments (ReadingArguments + IndexArguments; the BEIR directo
 query:    QueryArguments (the saved index, how many results)
 """
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Optional
 
 from retriever.io import check_counts
@@ -20,7 +21,7 @@ from retriever.spec import DEFAULT_MODEL, PADDING_SIDES, EmbeddingSpec, check_te
 SPEC = EmbeddingSpec
 
 
-INDEX_TYPES = ("flat", "ivf", "hnsw")
+INDEX_TYPES = ("flat", "ivf", "ivfpq", "hnsw")
 
 
 def check_choice(name: str, value: str, choices) -> None:
@@ -137,14 +138,21 @@ class ReadingArguments(SpecArguments):
 class IndexArguments:
     """The FAISS index and how deep it is searched (search, evaluate)."""
     depth: int = field(default=100, metadata={"help": "Passages retrieved per query."})
-    index_type: str = field(default="flat", metadata={"help": "flat (exact), ivf or hnsw."})
-    nprobe: int = field(default=32, metadata={"help": "ivf: clusters visited per query."})
+    index_type: str = field(default="flat", metadata={
+        "help": "flat (exact), ivf (clusters), ivfpq (clusters, compressed vectors: corpora larger than memory) "
+                "or hnsw (a graph)."})
+    nprobe: int = field(default=32, metadata={"help": "ivf, ivfpq: clusters visited per query."})
+    n_lists: Optional[int] = field(default=None, metadata={
+        "help": "ivf, ivfpq: clusters; default about 4 x sqrt(number of passages)."})
+    pq_m: int = field(default=64, metadata={
+        "help": "ivfpq: codes per vector (must divide the dimension); a vector takes pq_m x pq_nbits / 8 bytes."})
+    pq_nbits: int = field(default=8, metadata={"help": "ivfpq: bits per code (2 ** pq_nbits centroids each)."})
     hnsw_m: int = field(default=32, metadata={"help": "hnsw: links per node."})
     ef_search: int = field(default=256, metadata={"help": "hnsw: candidates kept per query (>= depth)."})
 
     def __post_init__(self):
         check_choice("index_type", self.index_type, INDEX_TYPES)
-        check_counts(self, "depth", "nprobe", "hnsw_m", "ef_search")
+        check_counts(self, "depth", "nprobe", "n_lists", "pq_m", "pq_nbits", "hnsw_m", "ef_search")
 
 
 @dataclass
@@ -232,8 +240,11 @@ class EvaluateArguments(ReadingArguments, IndexArguments):
         n = len(self.data_dir)
         if len(self.output_dir) != n:
             raise ValueError(f"--output_dir: {len(self.output_dir)} given for {n} --data_dir; give one each")
-        if len(set(self.output_dir)) != n:
-            raise ValueError(f"--output_dir: the same directory given twice ({' '.join(self.output_dir)})")
+        resolved = [Path(out).resolve() for out in self.output_dir]
+        twice = next((out for i, out in enumerate(self.output_dir) if resolved[i] in resolved[:i]), None)
+        if twice is not None:  # out and out/ (or ./out) are one directory: the second set would replace the first
+            raise ValueError(f"--output_dir: the same directory given twice ({twice}, in {' '.join(self.output_dir)});"
+                             " give each --data_dir its own")
         if len(self.split) not in (1, n):
             raise ValueError(f"--split: {len(self.split)} given for {n} --data_dir; give one for all, or one each")
 

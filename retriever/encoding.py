@@ -17,6 +17,7 @@ import torch
 from tqdm import tqdm
 
 from retriever.collator import pad
+from retriever.distributed import broadcast, gather_rows, my_slice, rank, world_size
 from retriever.data import load_qrels, load_queries
 from retriever.modeling.encoder import EncoderModel
 from retriever.modeling.loading import best_device, load_tokenizer
@@ -100,18 +101,49 @@ def encode_pooled(model: EncoderModel, tokenizer, texts: list[str], kind: str, b
                         append_eos=spec.append_eos)
 
 
+def encode_across_ranks(model: EncoderModel, tokenizer, texts: list[str], kind: str, batch_size: int, desc: str,
+                        task: Optional[str] = None, bf16: bool = False, fp16: bool = False,
+                        poolings: Optional[list[str]] = None) -> Optional[dict[str, np.ndarray]]:
+    """`encode_pooled` under torchrun: each rank encodes its own slice of `texts` (distributed.my_slice), and rank 0
+    gets them back in the order of `texts`, exactly what one process encodes; the other ranks get None. Alone:
+    `encode_pooled`."""
+    if world_size() == 1:
+        return encode_pooled(model, tokenizer, texts, kind, batch_size, desc, task, bf16, fp16, poolings)
+    poolings = poolings or [model.spec.pooling]
+    part = my_slice(len(texts))
+    logger.info("rank %d of %d: %s texts %d to %d of %d", rank(), world_size(), kind, part.start, part.stop, len(texts))
+    if len(part):
+        local = encode_pooled(model, tokenizer, texts[part.start:part.stop], kind, batch_size, desc, task, bf16, fp16,
+                              poolings)
+    else:  # more ranks than texts
+        local = {mode: np.zeros((0, model.encoder.config.hidden_size), np.float32) for mode in poolings}
+    gathered = {mode: gather_rows(local[mode]) for mode in poolings}
+    return gathered if rank() == 0 else None
+
+
+def encode_gathered(model: EncoderModel, tokenizer, texts: list[str], kind: str, batch_size: int, desc: str,
+                    task: Optional[str] = None, bf16: bool = False, fp16: bool = False) -> Optional[np.ndarray]:
+    """`encode_as_trained`, under torchrun across the ranks (encode_across_ranks): None on ranks other than 0."""
+    if world_size() == 1:
+        return encode_as_trained(model, tokenizer, texts, kind, batch_size, desc, task, bf16, fp16)
+    by_pooling = encode_across_ranks(model, tokenizer, texts, kind, batch_size, desc, task, bf16, fp16)
+    return by_pooling and by_pooling[model.spec.pooling]
+
+
 def encode_cached(model: EncoderModel, tokenizer, texts: list[str], kind: str, batch_size: int, desc: str,
-                  task: Optional[str] = None, bf16: bool = False, fp16: bool = False) -> tuple[np.ndarray, bool]:
-    """(embeddings, whether they were reused): encode_as_trained, kept in $RETRIEVER_CACHE/embeddings and
+                  task: Optional[str] = None, bf16: bool = False, fp16: bool = False
+                  ) -> tuple[Optional[np.ndarray], bool]:
+    """(embeddings, whether they were reused): `encode_gathered`, kept in $RETRIEVER_CACHE/embeddings and
     reused by the next run that asks for the same vectors: the same weights (their fingerprint), the same
     spec reading fields, kind and task, the same precision, device and torch version, and the same texts
     in the same order.
-    When any of these differs, or the weights have no fingerprint (a hub name), nothing is reused.
+    When any of these differs, or the weights have no fingerprint (a hub name), nothing is reused; a damaged
+    entry is computed again, with a warning naming it. Under torchrun rank 0 reads and writes the cache.
     For models that do not change between runs: a base model read zero-shot, MiniLM."""
     fingerprint = weights_fingerprint(model.name_or_path)
     if fingerprint is None:
         logger.info("%s: no local weights to fingerprint, so no embedding cache", model.name_or_path)
-        return encode_as_trained(model, tokenizer, texts, kind, batch_size, desc, task, bf16, fp16), False
+        return encode_gathered(model, tokenizer, texts, kind, batch_size, desc, task, bf16, fp16), False
     texts_digest = hashlib.sha256()
     for text in texts:
         texts_digest.update(text.encode("utf-8") + b"\0")
@@ -120,15 +152,31 @@ def encode_cached(model: EncoderModel, tokenizer, texts: list[str], kind: str, b
            "texts": texts_digest.hexdigest(), "n": len(texts)}
     path = cache_root() / "embeddings" / (hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:32]
                                           + ".npy")
-    if path.is_file():
-        embeddings = np.load(path)
-        if embeddings.shape[0] == len(texts):
-            logger.info("%s: %d %s embeddings reused from %s", model.name_or_path, len(texts), kind, path)
-            return embeddings, True
-    embeddings = encode_as_trained(model, tokenizer, texts, kind, batch_size, desc, task, bf16, fp16)
-    with atomic_write(path, "wb") as f:
-        np.save(f, embeddings)
+    cached = read_cache_entry(path, len(texts)) if rank() == 0 else None
+    if broadcast(cached is not None):
+        logger.info("%s: %d %s embeddings reused from %s", model.name_or_path, len(texts), kind, path)
+        return cached, True
+    embeddings = encode_gathered(model, tokenizer, texts, kind, batch_size, desc, task, bf16, fp16)
+    if embeddings is not None:
+        with atomic_write(path, "wb") as f:
+            np.save(f, embeddings)
     return embeddings, False
+
+
+def read_cache_entry(path: Path, n: int) -> Optional[np.ndarray]:
+    """The embeddings an earlier run left at `path`, or None: none there, or a damaged entry (with a warning)."""
+    if not path.is_file():
+        return None
+    try:
+        embeddings = np.load(path)
+        whole = embeddings.ndim == 2 and embeddings.shape[0] == n and bool(np.isfinite(embeddings).all())
+        why = f"shape {embeddings.shape} for {n} texts, or NaN/inf"
+    except (OSError, ValueError, EOFError) as e:  # cut short, empty, not an .npy
+        whole, why = False, f"{type(e).__name__}: {e}"
+    if not whole:
+        logger.warning("embedding cache: %s is damaged (%s); computing the embeddings again", path, why)
+        return None
+    return embeddings
 
 
 def load_encoder(model_dir: str, flags=None):

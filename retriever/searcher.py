@@ -90,23 +90,43 @@ def load_corpus_shards(pattern: str) -> tuple[np.ndarray, list[str], dict]:
 
 
 def build_index(embeddings: np.ndarray, index_type: str = "flat", nprobe: int = 32, hnsw_m: int = 32,
-                ef_search: int = 256):
-    """Inner-product FAISS index: exact (flat), or approximate (ivf, hnsw) for large corpora."""
+                ef_search: int = 256, n_lists: Optional[int] = None, pq_m: int = 64, pq_nbits: int = 8):
+    """Inner-product FAISS index: exact (flat), or approximate for large corpora: ivf (clusters, the vectors kept
+    whole), ivfpq (clusters, each vector compressed to pq_m codes of pq_nbits bits: for corpora larger than memory)
+    or hnsw (a graph)."""
     n, dim = embeddings.shape
+    if index_type in ("ivf", "ivfpq"):
+        n_lists = n_lists or max(1, min(int(4 * n ** 0.5), n // 39))  # about 4*sqrt(n) clusters
+        if n_lists > n:
+            raise ValueError(f"--n_lists {n_lists}: more clusters than the {n} vectors to index")
     if index_type == "flat":
         index = faiss.IndexFlatIP(dim)
     elif index_type == "hnsw":
         index = faiss.IndexHNSWFlat(dim, hnsw_m, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efSearch = ef_search  # candidates kept per query: must exceed --depth
-    else:  # ivf: about 4*sqrt(n) clusters, trained on the corpus itself
-        n_lists = max(1, min(int(4 * n ** 0.5), n // 39))
+    elif index_type == "ivf":  # trained on the corpus itself
         index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, n_lists, faiss.METRIC_INNER_PRODUCT)
+    else:  # ivfpq
+        if dim % pq_m:
+            raise ValueError(f"--pq_m {pq_m} must divide the embedding dimension {dim} (each code covers dim / pq_m "
+                             "numbers)")
+        if n < 2 ** pq_nbits:
+            raise ValueError(f"--pq_nbits {pq_nbits}: its {2 ** pq_nbits} centroids need at least as many vectors to "
+                             f"train on; the corpus has {n} (lower --pq_nbits, or use --index_type flat)")
+        index = faiss.IndexIVFPQ(faiss.IndexFlatIP(dim), dim, n_lists, pq_m, pq_nbits, faiss.METRIC_INNER_PRODUCT)
+    if index_type in ("ivf", "ivfpq"):
         index.train(embeddings)
         index.nprobe = min(nprobe, n_lists)
     if hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0 and index_type == "flat":
         index = faiss.index_cpu_to_gpu(faiss.StandardGpuResources(), 0, index)
     index.add(embeddings)
     return index
+
+
+def index_params(index_args) -> dict:
+    """The parameters of IndexArguments that build an index and search it, as build_index takes them."""
+    return {name: getattr(index_args, name) for name in ("index_type", "nprobe", "hnsw_m", "n_lists", "pq_m",
+                                                            "pq_nbits")}
 
 
 def search(index, queries: np.ndarray, depth: int, batch_size: int = 256) -> Ranking:
@@ -123,15 +143,16 @@ def search(index, queries: np.ndarray, depth: int, batch_size: int = 256) -> Ran
 def index_and_search(p_emb: np.ndarray, q_emb: np.ndarray, index_args, batch_size: int = 256, index_dir=None,
                      p_ids: Optional[list[str]] = None, p_meta: Optional[dict] = None,
                      docs: Optional[dict] = None) -> Ranking:
-    """The index `index_args` asks for (IndexArguments: type, nprobe, hnsw_m, ef_search, depth) over the
-    passage embeddings, searched with the queries; with `index_dir`, also saved there (save_index) with the
-    passages' ids, how they were embedded (`p_meta`) and their texts. Search and evaluate both go through here."""
-    index = build_index(p_emb, index_args.index_type, index_args.nprobe, index_args.hnsw_m,
-                        max(index_args.ef_search, index_args.depth))
+    """The index `index_args` asks for (IndexArguments: its type and parameters, depth) over the passage
+    embeddings, searched with the queries; with `index_dir`, also saved there (save_index) with the passages'
+    ids, how they were embedded (`p_meta`), the index's parameters and the texts. Search and evaluate both go
+    through here."""
+    params = index_params(index_args)
+    index = build_index(p_emb, ef_search=max(index_args.ef_search, index_args.depth), **params)
     ranking = search(index, q_emb, index_args.depth, batch_size)
     if index_dir is not None:
-        save_index(index_dir, index, p_ids, {**p_meta, "nprobe": index_args.nprobe, "ef_search": index_args.ef_search},
-                   docs)
+        built = {"n_lists": index.nlist} if hasattr(index, "nlist") else {}
+        save_index(index_dir, index, p_ids, {**p_meta, **params, "ef_search": index_args.ef_search, **built}, docs)
     return ranking
 
 
@@ -191,9 +212,23 @@ def load_index(index_dir):
 
 
 def index_kind(index) -> str:
-    """flat, ivf or hnsw: the kind of a FAISS index build_index made."""
+    """flat, ivf, ivfpq or hnsw: the kind of a FAISS index build_index made."""
     if isinstance(index, faiss.IndexHNSWFlat):
         return "hnsw"
+    if isinstance(index, faiss.IndexIVFPQ):
+        return "ivfpq"
     if isinstance(index, faiss.IndexIVF):
         return "ivf"
     return "flat"
+
+
+def bytes_per_vector(index) -> float:
+    """What one indexed vector costs in memory: the flat index's 4 x dim, an IVF-PQ code and its id, HNSW's vector
+    and its links on the graph's base level."""
+    if isinstance(index, faiss.IndexHNSW):
+        return 4 * index.d + 4 * index.hnsw.nb_neighbors(0)
+    if isinstance(index, faiss.IndexIVFPQ):
+        return index.code_size + 8  # the codes, and an int64 id in its inverted list
+    if isinstance(index, faiss.IndexIVF):
+        return 4 * index.d + 8
+    return 4 * index.d

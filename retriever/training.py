@@ -2,6 +2,7 @@
 loss, Trainer (resuming a killed run, evaluating on a dev set), and the saved model with
 its spec and model card. What differs between the two is a `ModelKind`."""
 import dataclasses
+import hashlib
 import json
 import logging
 import os
@@ -9,12 +10,12 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 from transformers import set_seed
 
 from retriever.arguments import DataArguments, ModelArguments
-from retriever.io import write_json
+from retriever.io import read_json, write_json
 from retriever.spec import (LOSS_CURVE_FILE, RERANKER_SPEC_FILE, SPEC_FILE, TRAIN_LOG_FILE, EmbeddingSpec,
                             RerankerSpec, given_fields)
 from retriever.data import TrainDataset, load_train_groups
@@ -114,11 +115,37 @@ NOT_TRAINING = NOT_RECIPE | {"resume_from_checkpoint", "overwrite_output_dir", "
 
 
 def run_recipe(args) -> dict:
-    """Every flag that changes what a run trains, as JSON values."""
+    """Every flag that changes what a run trains, as JSON values, and what the training data held: the size
+    and sha256 of each local file (a hub dataset is named only)."""
     flags = {k: v for k, v in non_default_flags(*args).items() if k not in NOT_TRAINING}
     model_args, data_args, _ = args
     flags.update(model=model_args.model_name_or_path, data=data_args.train_files or data_args.train_data)
+    paths = [parse_train_file(f)[1] for f in data_args.train_files] or [data_args.train_data]
+    contents = {path: fingerprint for path in paths if (fingerprint := data_fingerprint(path))}
+    if contents:
+        flags[DATA_CONTENTS] = contents
     return json.loads(json.dumps(flags, default=str))
+
+
+# The run recipe's record of what the training data held (run_recipe).
+DATA_CONTENTS = "data_contents"
+
+
+def data_fingerprint(path: str) -> Optional[str]:
+    """'<bytes> bytes, sha256 <hex>' of a local training file, or of a directory's files (their names, sizes
+    and contents); None for a hub dataset."""
+    root = Path(path)
+    files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else []
+    if not files:
+        return None
+    digest, size = hashlib.sha256(), 0
+    for file in files:
+        digest.update(file.relative_to(root).as_posix().encode() + b"\0" if file != root else b"")
+        with open(file, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+                size += len(chunk)
+    return f"{size} bytes, sha256 {digest.hexdigest()}"
 
 
 def check_output_dir(output_dir: Path, recipe: dict, overwrite: bool, clean: bool = True) -> bool:
@@ -134,9 +161,19 @@ def check_output_dir(output_dir: Path, recipe: dict, overwrite: bool, clean: boo
         return False
     finished = (any((output_dir / f).is_file() for f in (SPEC_FILE, RERANKER_SPEC_FILE))
                 and any((output_dir / m).is_file() for m in MODEL_MARKERS))
-    earlier = json.loads(earlier_file.read_text()) if earlier_file.is_file() else None
+    earlier = read_json(earlier_file, "remove it (or pass --overwrite_output_dir True) to train again") \
+        if earlier_file.is_file() else None
     if finished and earlier == recipe:
         return True
+    changed = earlier and {path: (before, recipe.get(DATA_CONTENTS, {}).get(path))
+                           for path, before in earlier.get(DATA_CONTENTS, {}).items()
+                           if before != recipe.get(DATA_CONTENTS, {}).get(path)}
+    if changed and {k: v for k, v in earlier.items() if k != DATA_CONTENTS} == \
+            {k: v for k, v in recipe.items() if k != DATA_CONTENTS}:
+        path, (before, now) = next(iter(changed.items()))
+        raise ValueError(f"--output_dir {output_dir}: holds {'a finished model' if finished else 'checkpoints'} "
+                         f"trained on {path} as it was then ({before}); it holds other data now ({now}). Pass "
+                         "--overwrite_output_dir True to train again on the new data, or choose a new --output_dir")
     if finished and earlier is None:
         raise FileExistsError(f"--output_dir {output_dir}: holds a finished model; choose a new --output_dir, or pass "
                               "--overwrite_output_dir True to train over it")

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
@@ -103,3 +105,47 @@ def test_torchrun_trains_with_cross_device_negatives_and_grad_cache(tiny_model_d
     assert again.returncode == 0, again.stderr[-3000:]
     assert again.stderr.count("already holds the finished model of this recipe") == WORLD
     assert (out / "model.safetensors").read_bytes() == weights
+
+
+def test_evaluate_and_encode_under_torchrun_equal_one_process(tiny_model_dir, tiny_beir, tmp_path):
+    """Two gloo processes each encode their own slice (the corpus's and the queries'); rank 0 writes what one process
+    writes: the same embeddings, ranking, scores, metrics and index. A slice dropped or encoded twice would change
+    the embeddings' rows."""
+    from retriever.driver import encode, evaluate
+    from retriever.searcher import load_embeddings
+
+    alone, = evaluate.main(["--model_name_or_path", tiny_model_dir, "--data_dir", str(tiny_beir),
+                            "--output_dir", str(tmp_path / "alone")])
+    encode.main(["--model_name_or_path", tiny_model_dir, "--data_dir", str(tiny_beir),
+                 "--output_file", str(tmp_path / "alone" / "encoded.npz")])
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+
+    def torchrun(driver, *flags):
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(WORLD), "--master_port",
+               str(free_port()), "-m", f"retriever.driver.{driver}", "--model_name_or_path", tiny_model_dir,
+               "--data_dir", str(tiny_beir), *flags]
+        done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return done.stderr
+
+    log = torchrun("evaluate", "--output_dir", str(tmp_path / "two"))
+    for rank, (start, stop) in enumerate([(0, 14), (14, 28)]):  # 28 passages, 14 queries: halves
+        assert f"rank {rank} of 2: passage texts {start} to {stop} of 28" in log
+        assert f"rank {rank} of 2: query texts {start // 2} to {stop // 2} of 14" in log
+    for kind in ("corpus", "queries"):
+        one, ids_one, _ = load_embeddings(tmp_path / "alone" / "emb" / f"{kind}.npz")
+        two, ids_two, _ = load_embeddings(tmp_path / "two" / "emb" / f"{kind}.npz")
+        assert ids_two == ids_one
+        np.testing.assert_allclose(two, one, rtol=1e-5, atol=1e-6)
+    run_one, run_two = ([line.split() for line in (tmp_path / d / "run.trec").read_text().splitlines()]
+                        for d in ("alone", "two"))
+    assert [r[:4] for r in run_two] == [r[:4] for r in run_one]  # the same ranking, query by query
+    np.testing.assert_allclose([float(r[4]) for r in run_two], [float(r[4]) for r in run_one], atol=1e-5)
+    two = json.loads((tmp_path / "two" / "metrics.json").read_text())
+    assert all(two[m] == pytest.approx(alone[m], abs=1e-9) for m in ("MRR@10", "nDCG@10", "Recall@100"))
+    assert (tmp_path / "two" / "index" / "index.faiss").is_file()
+    torchrun("encode", "--output_file", str(tmp_path / "two" / "encoded.npz"))
+    one, ids_one, meta_one = load_embeddings(tmp_path / "alone" / "encoded.npz")
+    two, ids_two, meta_two = load_embeddings(tmp_path / "two" / "encoded.npz")
+    assert ids_two == ids_one and meta_two == meta_one
+    np.testing.assert_allclose(two, one, rtol=1e-5, atol=1e-6)

@@ -74,3 +74,25 @@ def test_cached_embeddings_are_reused_only_for_the_same_weights_format_and_texts
     changed = embed(load_encoder(str(retrained))[0], texts)
     assert computed == ["passage"] * 2 + ["query"] + ["passage"] * 2 and not np.allclose(changed, first)
     assert len(list((tmp_path / "cache" / "embeddings").glob("*.npy"))) == 5
+
+
+@pytest.mark.parametrize("damage", ["cut in half", "zero bytes", "not an array"])
+def test_a_damaged_embedding_cache_entry_is_computed_again_with_a_warning_naming_it(tiny_model_dir, tmp_path,
+                                                                                      monkeypatch, caplog, damage):
+    # reliability round 4, case 6: a cut cache file was refused naming neither the cache nor the file; an empty
+    # one ended in a traceback (EOFError)
+    from retriever import encoding
+
+    monkeypatch.setenv("RETRIEVER_CACHE", str(tmp_path / "cache"))
+    model, tokenizer = load_encoder(tiny_model_dir)
+    texts = ["apple banana", "river sun tree"]
+    first, reused = encoding.encode_cached(model, tokenizer, texts, "passage", 4, "test")
+    entry, = (tmp_path / "cache" / "embeddings").glob("*.npy")
+    data = entry.read_bytes()
+    entry.write_bytes({"cut in half": data[: len(data) // 2], "zero bytes": b"",
+                       "not an array": b"not numpy at all"}[damage])
+    again, reused = encoding.encode_cached(model, tokenizer, texts, "passage", 4, "test")
+    assert not reused and np.array_equal(again, first)
+    assert f"embedding cache: {entry} is damaged" in caplog.text
+    assert np.array_equal(np.load(entry), first)  # written whole again: the next run reuses it
+    assert encoding.encode_cached(model, tokenizer, texts, "passage", 4, "test")[1]

@@ -64,6 +64,38 @@ def test_rerunning_training_into_a_finished_model_is_refused_unless_overwritten(
     assert [s for s, _ in losses(out)] == [1, 2]  # a new run, not the old log continued
 
 
+def test_a_rerun_after_the_training_data_changed_is_refused_naming_the_file(tiny_model_dir, tiny_groups, tmp_path):
+    # reliability round 4, case 9: same path, same flags, other data: "nothing to train", and the old model stayed
+    groups = tmp_path / "groups.jsonl"
+    groups.write_text(tiny_groups.read_text())
+    out = tmp_path / "m"
+    train.main(train_args(tiny_model_dir, groups, out, "--max_steps", "1"))
+    recorded = json.loads((out / "run_recipe.json").read_text())["data_contents"][str(groups)]
+    assert recorded.startswith(f"{groups.stat().st_size} bytes, sha256 ")
+    train.main(train_args(tiny_model_dir, groups, out, "--max_steps", "1"))  # the same data: nothing to do
+    weights = (out / "model.safetensors").read_bytes()
+    groups.write_text("".join(tiny_groups.read_text().splitlines(keepends=True)[:8]))  # half the groups
+    with pytest.raises(ValueError, match=rf"holds a finished model trained on {re.escape(str(groups))} as it was then "
+                                         rf"\({recorded}\); it holds other data now .*--overwrite_output_dir True"):
+        train.main(train_args(tiny_model_dir, groups, out, "--max_steps", "1"))
+    assert (out / "model.safetensors").read_bytes() == weights
+    train.main(train_args(tiny_model_dir, groups, out, "--max_steps", "1", "--overwrite_output_dir", "True"))
+    assert "(8 query groups" in (out / "README.md").read_text()
+
+
+def test_a_rerun_into_a_dir_whose_run_recipe_is_cut_short_names_the_file(tiny_model_dir, tiny_groups, tmp_path,
+                                                                           capsys):
+    # reliability round 4, case 8: the JSON error named no file
+    from retriever.driver import run_cli
+
+    out = tmp_path / "m"
+    train.main(train_args(tiny_model_dir, tiny_groups, out, "--max_steps", "1"))
+    text = (out / "run_recipe.json").read_text()
+    (out / "run_recipe.json").write_text(text[: len(text) // 2])
+    assert run_cli(lambda: train.main(train_args(tiny_model_dir, tiny_groups, out, "--max_steps", "1"))) == 2
+    assert f"error: {out / 'run_recipe.json'}: not readable as JSON" in capsys.readouterr().err
+
+
 def test_resuming_checkpoints_with_another_recipe_is_refused_naming_the_flags(tiny_model_dir, tiny_groups, tmp_path,
                                                                              monkeypatch):
     ckpt = ["--max_steps", "4", "--save_strategy", "steps", "--save_steps", "2"]

@@ -6,16 +6,20 @@
 Writes one .npz per call: `embeddings` (n, dim) float32, `ids`, and `meta`
 (model, dim, ...) that search checks. Texts are sorted by length before batching
 so little compute goes to padding; the original order is restored on output.
+Several GPUs or machines: `torchrun --nproc_per_node N -m retriever.driver.encode ...`; each
+process encodes its own slice, and the first writes the one file a single process writes.
 """
 import dataclasses
 import logging
+import os
 import sys
 
 import numpy as np
 
 from retriever.arguments import EncodeArguments
 from retriever.data import load_corpus
-from retriever.encoding import (check_finite_embeddings, corpus_texts, device_of, embedding_meta, encode_pooled,
+from retriever.distributed import inference_group
+from retriever.encoding import (check_finite_embeddings, corpus_texts, device_of, embedding_meta, encode_across_ranks,
                                 half_weights, load_encoder, split_queries)
 from retriever.resolve import resolve_model_path
 from retriever.searcher import save_embeddings
@@ -40,6 +44,15 @@ def load_texts(args: EncodeArguments) -> tuple[list[str], list[str]]:
 def main(argv=None):
     args, = make_parser(EncodeArguments, __doc__).parse_args_into_dataclasses(args=argv)
     setup_logging()
+    if args.num_shards > 1 and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ValueError("--num_shards: under torchrun each process takes its own slice of the corpus; leave "
+                         "--num_shards and --shard_id out")
+    with inference_group():
+        return encode(args)
+
+
+def encode(args: EncodeArguments):
+    """The file(s) written (under torchrun: on rank 0; None on the others)."""
     model_dir = args.model_name_or_path
     kind = "query" if args.encode_is_query else "passage"
     resolve_model_path(model_dir)  # a model not trained yet is named first: the step before this one
@@ -55,8 +68,10 @@ def main(argv=None):
     spec = model.spec
     logger.info("encoding %d %s texts (max %d tokens) with %s on %s", len(texts), kind, spec.max_len(kind), model_dir,
                 device)
-    by_pooling = encode_pooled(model, tokenizer, texts, kind, args.batch_size, f"encode {kind}", args.task, args.bf16,
-                               args.fp16, args.poolings.split(",") if args.poolings else None)
+    by_pooling = encode_across_ranks(model, tokenizer, texts, kind, args.batch_size, f"encode {kind}", args.task,
+                                     args.bf16, args.fp16, args.poolings.split(",") if args.poolings else None)
+    if by_pooling is None:  # under torchrun, a rank other than 0: its slice is with rank 0 now
+        return None
     for embeddings in by_pooling.values():
         check_finite_embeddings(embeddings, model_dir)
     outputs = []

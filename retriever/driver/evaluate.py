@@ -13,7 +13,8 @@ query, that --cache_embeddings found in the cache instead of encoding them), emb
 emb/queries.npz (as encode writes them) and, unless --save_index False, index/ for
 python -m retriever.driver.query.
 Prints each set's metrics table. Every set's data is read before the model is loaded, so a
-broken file fails at once.
+broken file fails at once. Under `torchrun --nproc_per_node N` each process encodes its own
+slice of every corpus and query set, and the first writes the same files one process writes.
 """
 import logging
 import sys
@@ -23,8 +24,9 @@ from pathlib import Path
 from retriever.arguments import EvaluateArguments
 from retriever.data import load_corpus
 from retriever.driver import make_parser, run_cli, setup_logging
-from retriever.encoding import (check_finite_embeddings, corpus_texts, device_of, embedding_meta, encode_as_trained,
-                                encode_cached, half_weights, load_encoder, split_queries)
+from retriever.distributed import inference_group
+from retriever.encoding import (check_finite_embeddings, corpus_texts, device_of, embedding_meta, encode_cached,
+                                encode_gathered, half_weights, load_encoder, split_queries)
 from retriever.metrics import report, to_run
 from retriever.searcher import index_and_search, save_embeddings
 
@@ -40,9 +42,14 @@ def read_set(data_dir: str, split: str) -> dict:
 
 
 def main(argv=None) -> list[dict]:
-    """The metrics of each set, in the order of --data_dir."""
+    """The metrics of each set, in the order of --data_dir (under torchrun: on rank 0; [] on the others)."""
     args, = make_parser(EvaluateArguments, __doc__).parse_args_into_dataclasses(args=argv)
     setup_logging()
+    with inference_group():
+        return evaluate_sets(args)
+
+
+def evaluate_sets(args: EvaluateArguments) -> list[dict]:
     started = time.monotonic()
     sets = [(data_dir, split, out, read_set(data_dir, split)) for data_dir, split, out in args.sets()]
     model_name = args.model_name_or_path
@@ -62,17 +69,19 @@ def main(argv=None) -> list[dict]:
                         model_name, device)
             encode_args = (model, tokenizer, texts, kind, args.batch_size, f"encode {kind}", args.task, args.bf16,
                            args.fp16)
-            if args.cache_embeddings:
-                embeddings, was_cached = encode_cached(*encode_args)
-                if was_cached:
-                    reused.append(kind)
-            else:
-                embeddings = encode_as_trained(*encode_args)
+            embeddings, was_cached = encode_cached(*encode_args) if args.cache_embeddings \
+                else (encode_gathered(*encode_args), False)
+            if was_cached:
+                reused.append(kind)
+            if embeddings is None:  # under torchrun, a rank other than 0: its slice is with rank 0 now
+                continue
             check_finite_embeddings(embeddings, model_name)
             meta = embedding_meta(model_name, spec, kind, embeddings.shape[1], args.task)
             save_embeddings(out / "emb" / ("corpus.npz" if kind == "passage" else "queries.npz"), embeddings, ids,
                             meta)
             embedded[kind] = embeddings, meta
+        if not embedded:
+            continue
         (p_ids, _), (q_ids, _) = data["passage"], data["query"]
         p_emb, p_meta = embedded["passage"]
         index_dir = out / "index" if args.save_index else None

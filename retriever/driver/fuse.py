@@ -9,6 +9,7 @@ Min-max-normalised score fusion by default, reciprocal-rank fusion with
 import logging
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Optional
 
 from retriever.fusion import FUSION_METHODS, fuse
@@ -47,7 +48,17 @@ class FuseArguments:
 def main(argv=None):
     args, = make_parser(FuseArguments, __doc__).parse_args_into_dataclasses(args=argv)
     setup_logging()
+    for i, path in enumerate(args.runs):
+        same = next((other for other in args.runs[:i] if Path(other).resolve() == Path(path).resolve()), None)
+        if same is not None:
+            raise ValueError(f"--runs gives {path} twice ({same}): fusing a run with itself is not a hybrid; "
+                             "give two different runs")
     runs = [read_trec_run(path) for path in args.runs]
+    for i, run in enumerate(runs):
+        same = next((args.runs[j] for j in range(i) if runs[j] == run), None)
+        if same is not None:
+            raise DataError(f"{args.runs[i]} and {same} hold the same ranking, score for score: fusing a run with "
+                            "itself is not a hybrid; give runs of two different systems")
     for path, run in zip(args.runs[1:], runs[1:]):
         only_first, only_this = set(runs[0]) - set(run), set(run) - set(runs[0])
         if (only_first or only_this) and not args.allow_different_queries:

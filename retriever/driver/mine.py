@@ -7,7 +7,8 @@ Positives come from the split's qrels (relevance > 0). Negatives are the
 top-ranked passages that are not positives, after skipping the first `skip_top`
 of them: the very top non-positives are often unjudged positives. The ranking
 comes from BM25, or, with --encoder, from a trained dense retriever (round 2:
-negatives that fool the round-1 model).
+negatives that fool the round-1 model); `torchrun --nproc_per_node N -m retriever.driver.mine
+--encoder ...` encodes the corpus and queries across N processes.
 """
 import json
 import logging
@@ -47,17 +48,23 @@ def bm25_ranker(docs: list[dict]):
 
 
 def dense_ranker(docs: list[dict], model_dir: str, batch_size: int):
-    """Encode the corpus once with a trained retriever; rank queries by FAISS inner product."""
-    from retriever.encoding import encode_as_trained, load_encoder
+    """Encode the corpus once with a trained retriever; rank queries by FAISS inner product. Under torchrun every
+    rank encodes its slice of the corpus and of the queries, and rank 0 ranks (the others get None)."""
+    from retriever.encoding import encode_gathered, load_encoder
     from retriever.searcher import build_index, search
 
     model, tokenizer = load_encoder(model_dir)
 
     def embed(texts, kind):
-        return encode_as_trained(model, tokenizer, texts, kind, batch_size, desc=f"mine: encode {kind}")
+        return encode_gathered(model, tokenizer, texts, kind, batch_size, desc=f"mine: encode {kind}")
 
-    index = build_index(embed([join_title(d["text"], d["title"]) for d in docs], "passage"))
-    return lambda queries, depth: search(index, embed(queries, "query"), depth).rows
+    passages = embed([join_title(d["text"], d["title"]) for d in docs], "passage")
+    index = build_index(passages) if passages is not None else None
+
+    def rank_queries(queries, depth):
+        embedded = embed(queries, "query")
+        return search(index, embedded, depth).rows if index is not None else None
+    return rank_queries
 
 
 def mine_groups(docs: list[dict], queries: dict, qrels: dict, n_negatives: int, skip_top: int, depth: int,
@@ -66,6 +73,8 @@ def mine_groups(docs: list[dict], queries: dict, qrels: dict, n_negatives: int, 
     doc_ids = [d["id"] for d in docs]
     query_ids = [q for q, rels in qrels.items() if q in queries and any(r > 0 for r in rels.values())]
     rows = (ranker or bm25_ranker(docs))([queries[q] for q in query_ids], depth)
+    if rows is None:  # under torchrun, a rank other than 0: rank 0 ranks and writes
+        return None
     groups = []
     for query_id, ranked in zip(query_ids, rows):
         positives = {d for d, r in qrels[query_id].items() if r > 0 and d in passages}
@@ -84,10 +93,22 @@ def mine_groups(docs: list[dict], queries: dict, qrels: dict, n_negatives: int, 
 def main(argv=None):
     args, = make_parser(MineArguments, __doc__).parse_args_into_dataclasses(args=argv)
     setup_logging()
+    if not args.encoder:  # BM25: one process, no torch
+        return mine(args)
+    from retriever.distributed import inference_group
+
+    with inference_group():
+        return mine(args)
+
+
+def mine(args: MineArguments):
+    """The groups file written (with --encoder under torchrun: by rank 0; None on the others)."""
     docs = load_corpus(args.data_dir)
     ranker = dense_ranker(docs, args.encoder, args.batch_size) if args.encoder else bm25_ranker(docs)
     groups = mine_groups(docs, load_queries(args.data_dir), load_qrels(args.data_dir, args.split),
                          args.n_negatives, args.skip_top, args.depth, ranker)
+    if groups is None:
+        return None
     with atomic_write(args.output_file) as f:
         for group in groups:
             f.write(json.dumps(group, ensure_ascii=False) + "\n")

@@ -69,6 +69,9 @@ def main(argv=None):
     flags = [q for q in queries if q.startswith("--")]
     if flags:
         raise ValueError(f"unknown flag {flags[0]} (--help lists the flags; queries come after them)")
+    blank = [i for i, query in enumerate(queries, start=1) if not query.strip()]
+    if blank:  # an empty question would still be embedded (the template alone) and "answered"
+        raise ValueError(f"query {blank[0]} of {len(queries)} given after the flags is empty: give a question in words")
     index, doc_ids, meta, docs = load_index(args.index_dir)
     if not queries:
         queries = [line.strip() for line in sys.stdin if line.strip()]

@@ -120,10 +120,14 @@ def mark_significance(rows: list[dict], baseline: str) -> str:
         elif "per_query" not in row or "per_query" not in base:
             row[column] = "n/a (no per-query scores)"
         else:
-            difference, p, n = paired_test(row["per_query"][PER_QUERY], base["per_query"][PER_QUERY])
+            ours, theirs = row["per_query"][PER_QUERY], base["per_query"][PER_QUERY]
+            difference, p, n = paired_test(ours, theirs)
             star = " **significant**" if p < SIGNIFICANCE_LEVEL else ""
             shown = "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
             row[column] = f"{difference:+.4f} ({shown}, {n} q){star}"
+            if set(ours) != set(theirs):  # its mean is over other queries than the baseline's: not comparable as is
+                row[column] += (f"; **other queries**: {len(ours)} scored here, {len(theirs)} for {baseline}, "
+                                f"compared on the {n} in common")
     return column
 
 

@@ -63,11 +63,10 @@ def prompts(spec: EmbeddingSpec) -> dict[str, str]:
 def write_st_files(model_dir, spec: EmbeddingSpec, tokenizer, dim: int) -> None:
     """Write the sentence-transformers files of the model saved in model_dir."""
     model_dir = Path(model_dir)
-    if st_probe_is_blind(tokenizer) and any(getattr(spec, f"{kind}_template").split(PLACEHOLDER)[1] or spec.append_eos
-                                            for kind in KINDS):
+    if st_probe_is_blind(tokenizer):  # every real vocabulary has digits; a made-up one may not
         logger.warning("%s: sentence-transformers finds a template's tail (and the EOS) by rendering the texts %s, "
-                       "which this tokenizer reads as the same token; SentenceTransformer(dir) will cut that tail off "
-                       "texts longer than the max length and give other vectors for them than encode does",
+                       "which this tokenizer reads as the same token; SentenceTransformer(dir) will give other vectors "
+                       "than encode for texts that reach the max length (cut, or exactly at it), whatever the template",
                        model_dir, " and ".join(map(repr, ST_FILLERS)))
     modules = [("", "sentence_transformers.base.modules.transformer.Transformer"),
                ("1_Pooling", "sentence_transformers.sentence_transformer.modules.pooling.Pooling")]

@@ -94,6 +94,9 @@ def test_several_sets_fail_on_a_broken_set_before_the_model_loads(tiny_model_dir
 @pytest.mark.parametrize("flags, message", [
     (["--output_dir", "x"], "--output_dir: 1 given for 2 --data_dir"),
     (["--output_dir", "x", "x"], "--output_dir: the same directory given twice"),
+    # reliability round 4, case 1: out and out/ are one directory, and the second set replaced the first's files
+    (["--output_dir", "out", "out/"], r"--output_dir: the same directory given twice \(out/, in out out/\)"),
+    (["--output_dir", "out", "./out"], "--output_dir: the same directory given twice"),
     (["--output_dir", "x", "y", "--split", "test", "dev", "train"], "--split: 3 given for 2 --data_dir"),
 ])
 def test_several_sets_need_one_output_dir_each_and_one_split_or_one_each(tiny_beir, flags, message):

@@ -61,3 +61,17 @@ def test_runs_over_different_queries_are_refused_unless_allowed(tmp_path):
         fuse.main(runs)
     fuse.main(runs + ["--allow_different_queries", "True"])
     assert {line.split()[0] for line in (tmp_path / "h" / "run.trec").read_text().splitlines()} == {"q1", "q2", "q3"}
+
+
+def test_a_run_fused_with_itself_is_refused_by_path_or_by_content(tmp_path, capsys):
+    # reliability round 4, case 4: --runs A A was reported as a hybrid without a word
+    from retriever.driver import run_cli
+
+    write_trec_run(tmp_path / "a.trec", {"q1": {"d1": 1.0, "d2": 0.5}})
+    (tmp_path / "copy.trec").write_text((tmp_path / "a.trec").read_text())
+    for runs in ([tmp_path / "a.trec", tmp_path / "a.trec"], [tmp_path / "a.trec", tmp_path / "sub" / ".." / "a.trec"],
+                 [tmp_path / "a.trec", tmp_path / "copy.trec"]):
+        (tmp_path / "sub").mkdir(exist_ok=True)
+        assert run_cli(lambda: fuse.main(["--runs", *map(str, runs), "--output_dir", str(tmp_path / "h")])) == 2
+        assert "fusing a run with itself is not a hybrid" in capsys.readouterr().err
+    assert not (tmp_path / "h").exists()

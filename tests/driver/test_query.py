@@ -86,3 +86,26 @@ def test_a_damaged_saved_index_is_named_with_its_file_and_line(tiny_model_dir, e
     docs.write_text("\n".join(lines[:-1]) + "\n")  # a document short of the index's vectors
     assert run_cli(lambda: query.main(["--index_dir", str(tmp_path / "e" / "index"), "apple"])) == 2
     assert "the index holds 28 vectors, docs.jsonl 27 documents" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("questions", [[""], ["apple banana", "   "]])
+def test_an_empty_question_on_the_command_line_is_refused_not_answered(tiny_model_dir, echo_beir, tmp_path, capsys,
+                                                                       questions):
+    # reliability round 4, case 2: query '' returned 10 results for the template alone
+    evaluate.main(["--model_name_or_path", tiny_model_dir, "--data_dir", str(echo_beir), "--output_dir",
+                   str(tmp_path / "e")])
+    capsys.readouterr()
+    assert run_cli(lambda: query.main(["--index_dir", str(tmp_path / "e" / "index"), *questions])) == 2
+    captured = capsys.readouterr()
+    assert f"error: query {len(questions)} of {len(questions)} given after the flags is empty" in captured.err
+    assert "  1  d" not in captured.out
+
+
+def test_an_ivfpq_index_keeps_its_parameters_and_is_searched_with_them(tiny_model_dir, echo_beir, tmp_path):
+    out = tmp_path / "pq"
+    metrics, = evaluate.main(["--model_name_or_path", tiny_model_dir, "--data_dir", str(echo_beir), "--output_dir",
+                             str(out), "--index_type", "ivfpq", "--pq_m", "8", "--pq_nbits", "4", "--nprobe", "1"])
+    meta = json.loads((out / "index" / "index_meta.json").read_text())
+    assert (meta["index_type"], meta["pq_m"], meta["pq_nbits"], meta["n_lists"], meta["nprobe"]) == ("ivfpq", 8, 4, 1, 1)
+    results = query.main(["--index_dir", str(out / "index"), "--top_k", "5", "apple banana"])
+    assert [r["rank"] for r in results] == [1, 2, 3, 4, 5] and metrics["queries"] == 7

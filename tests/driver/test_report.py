@@ -72,3 +72,16 @@ def test_report_opens_with_the_date_and_machine_and_marks_rows_read_from_the_emb
 def test_describe_machine_names_the_cpu_its_cores_and_vector_units():
     described = report.describe_machine()
     assert re.fullmatch(r".+, \d+ cores( \([A-Z0-9, -]+\))?, (GPU: .+|no NVIDIA GPU)", described), described
+
+
+def test_systems_scored_on_other_queries_than_the_baseline_are_said_to_be_in_the_table(tmp_path):
+    # reliability round 4, case 10: 14 and 7 queries side by side, with no word
+    queries = [f"q{i}" for i in range(14)]
+    write_metrics(tmp_path / "bm25", "BM25", {q: 0.5 for q in queries})
+    write_metrics(tmp_path / "half", "half", {q: 0.9 for q in queries[:7]})
+    write_metrics(tmp_path / "same", "same", {q: 0.6 for q in queries})
+    rows = report.main(["--run_dir", str(tmp_path), "--systems", "bm25", "half", "same"])
+    marks = {r["system"]: r["nDCG@10 vs bm25"] for r in rows}
+    assert marks["half"].endswith("; **other queries**: 7 scored here, 14 for bm25, compared on the 7 in common")
+    assert "other queries" not in marks["same"]
+    assert "**other queries**: 7 scored here, 14 for bm25" in (tmp_path / "report.md").read_text()

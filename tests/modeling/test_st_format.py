@@ -19,8 +19,13 @@ CASES = {
         passage_max_len=10)),
     "BERT [CLS] ... [SEP], first-token pooling": ("bert", EmbeddingSpec(
         pooling="cls", query_template="{text} sun", query_max_len=8, passage_max_len=12)),
+    # the demo's reading: a template with a tail and no EOS, the state of the tail's last token pooled
+    "last-token, template tails, no EOS": ("llama", EmbeddingSpec(
+        query_template="what is {text} sun", passage_template="this {text} means", append_eos=False,
+        query_max_len=8, passage_max_len=12)),
 }
-QUERIES = ["apple banana", "red fish in the ocean and the river and the warm sun"]  # the second is cut
+# the second is cut; the third is 4 words, so some templates take it to exactly their max length
+QUERIES = ["apple banana", "red fish in the ocean and the river and the warm sun", "apple banana cherry dog"]
 PASSAGES = ["dog eagle fish", "garden house island jungle kettle lemon mountain night ocean piano queen river"]
 
 
@@ -65,3 +70,15 @@ def test_a_tokenizer_sentence_transformers_cannot_probe_is_warned_about_at_save(
     with caplog.at_level("WARNING", logger="retriever.modeling.st_format"):
         write_st_files(tmp_path, spec, make_tokenizer(digits=False), 32)
     assert "sentence-transformers finds a template's tail" in caplog.text and "'1 2 3 4'" in caplog.text
+    assert "texts that reach the max length" in caplog.text
+
+
+def test_the_warning_covers_a_template_without_tail_or_eos_and_texts_at_the_limit(tmp_path, caplog):
+    # reliability round 4, case 5: with this vocabulary sentence-transformers 6.3 gave other vectors for texts at
+    # exactly the max length (cosine 0.98), and for cut texts with no tail and no EOS (cosine 0.04), unwarned
+    from retriever.modeling.st_format import write_st_files
+
+    spec = EmbeddingSpec(query_template="what is {text}", passage_template="{text}", append_eos=False)
+    with caplog.at_level("WARNING", logger="retriever.modeling.st_format"):
+        write_st_files(tmp_path, spec, make_tokenizer(digits=False), 32)
+    assert "sentence-transformers finds a template's tail" in caplog.text
