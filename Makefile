@@ -4,7 +4,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install test demo swap
+.PHONY: install test demo whole swap
 install: $(VENV)/.installed
 
 # torch is pinned here: 2.13.0 is the local CPU wheel; any other spec pulls CUDA builds.
@@ -25,6 +25,12 @@ test: install
 # MODEL=... make demo: the same pipeline on another base model (docs/models.md).
 demo: install
 	$(BIN)/python -m retriever.driver.run_all $(if $(MODEL),--model_name_or_path '$(MODEL)')
+
+# The quality claim on whole corpora (docs/results.md): the demo's pipeline on every test query and every
+# document of SciFact, ArguAna and NFCorpus, no zero-shot rows; about WHOLE_TIME on 2 cores.
+whole: install
+	$(BIN)/python -m retriever.driver.run_all --run_dir runs/whole --eval_docs 0 --holdout_queries 0 \
+	  --holdout_docs 0 --zero_shot_poolings ''
 
 # The instructor's comparison of base models (docs/models.md; ~13 min on 2 cores):
 # Gemma-3-270M ships in a package that joins four chunk packages; none of their dependencies is needed.

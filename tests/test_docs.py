@@ -29,6 +29,9 @@ NOT_RUN = {
     ("docs/models.md", "# Models: swapping the base model"): "real models, minutes each (make swap)",
     ("docs/results.md", "### The course recipe at full size on one H100"): "a GPU run",
     ("docs/results.md", "## bf16 on a CPU"): "the whole demo, minutes",
+    ("docs/scaling.md", "## Several GPUs on one machine"): "needs GPUs; tests/test_distributed.py runs evaluate and "
+                                                            "encode under torchrun with two CPU processes",
+    ("docs/scaling.md", "## Several machines"): "needs several machines",
 }
 
 

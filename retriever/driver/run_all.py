@@ -58,6 +58,9 @@ class RunAllArguments:
     minilm: str = field(default="pypi:all_minilm_l6_v2", metadata={
         "help": "The off-the-shelf embedder row (mean pooling); '' = none."})
     minilm_max_len: int = field(default=256, metadata={"help": "Its tokens per text (its max_seq_length)."})
+    encoder_recipe: str = field(default="encoder_cpu", metadata={
+        "help": "The off-the-shelf embedder fine-tuned on the same groups with this recipe (its model is the "
+                "recipe's): the model a user would train instead; '' = no such row."})
     encode_batch_size: int = field(default=16, metadata={"help": "Texts per forward pass in every evaluation."})
     bf16: bool = field(default=False, metadata={
         "help": "Every evaluation encodes in bfloat16 (a GPU, or a CPU with AMX); training: --train_args "
@@ -108,8 +111,9 @@ def main(argv=None):
                 for name in args.holdout]
     dev = (beir_dir(args.dev_set, data.parent, f"qrels/{args.dev_split}.tsv", f"the dev set '{args.dev_set}'",
                     GET_DATA) if args.dev_set else None)
-    for flag, recipe in [("train_recipe", args.train_recipe)] + ([("reranker_recipe", args.reranker_recipe)]
-                                                                 if args.rerank else []):
+    recipes = [("train_recipe", args.train_recipe), ("encoder_recipe", args.encoder_recipe),
+               ("reranker_recipe", args.reranker_recipe if args.rerank else "")]
+    for flag, recipe in [(flag, recipe) for flag, recipe in recipes if recipe]:
         if not recipe_path(recipe).is_file():
             raise FileNotFoundError(f"--{flag} {recipe}: no such recipe (a JSON file, or a name in retriever/recipes/)")
     run = Path(args.run_dir)
@@ -139,13 +143,15 @@ def main(argv=None):
         notes.append(f"{holdout.name}={holdout.name} test, held out (never trained on): "
                      f"{described(args.holdout_queries, args.holdout_docs)}.{small}")
 
-    def train(train_data: Path, output_dir: Path) -> float:
-        """The recipe, then the model and --train_args, on these groups; the dev set watched."""
+    def train(train_data: Path, output_dir: Path, recipe: str = args.train_recipe) -> float:
+        """The recipe on these groups, the dev set watched; for the decoder's recipe, then the model and
+        --train_args."""
         watch = ["--eval_data_dir", run / "dev", "--eval_split", args.dev_split,
                  "--eval_steps", f"{args.eval_steps:g}"] if dev else []
-        model = ["--model_name_or_path", args.model_name_or_path] if args.model_name_or_path else []
-        return pipeline.run("train", "--recipe", args.train_recipe, "--train_data", train_data, "--output_dir",
-                            output_dir, *watch, *model, *args.train_flags)
+        decoder = recipe == args.train_recipe
+        model = ["--model_name_or_path", args.model_name_or_path] if args.model_name_or_path and decoder else []
+        return pipeline.run("train", "--recipe", recipe, "--train_data", train_data, "--output_dir",
+                            output_dir, *watch, *model, *(args.train_flags if decoder else []))
 
     def evaluate(model: Path, system: str, name: str, *flags) -> None:
         """One evaluate process (one model load) over every set, each set's row in RUN_DIR/<set>/<system>."""
@@ -162,6 +168,9 @@ def main(argv=None):
     pipeline.stage(f"fine-tune on {main_set} {args.train_split}")
     t_train = train(groups, run / "model")
     trained = read_spec(run / "model")  # what the recipe trained: the model's own spec
+    if args.encoder_recipe:
+        pipeline.stage(f"fine-tune the off-the-shelf embedder on {main_set} {args.train_split} ({args.encoder_recipe})")
+        t_encoder = train(groups, run / "encoder", args.encoder_recipe)
     if args.round2:
         pipeline.stage("round 2: negatives mined by the fine-tuned model, then the same recipe from the base model")
         t_round2 = pipeline.run("subset", "--data_dir", data, "--split", args.train_split, "--n_queries",
@@ -193,6 +202,12 @@ def main(argv=None):
         evaluate(args.minilm, "minilm", "MiniLM (all-MiniLM-L6-v2)", "--pooling", "mean", "--query_max_len",
                  args.minilm_max_len, "--passage_max_len", args.minilm_max_len, "--cache_embeddings", True)
         systems.append("minilm")
+    if args.encoder_recipe:
+        pipeline.stage(f"the embedder fine-tuned: {', '.join(sets)}")
+        embedder = read_spec(run / "encoder")
+        evaluate(run / "encoder", "encoder", f"{embedder.base_model.split(':')[-1].split('/')[-1]} fine-tuned "
+                 f"({embedder.pooling})")
+        systems.append("encoder")
     if args.round2:
         pipeline.stage(f"round-2 model: {', '.join(sets)}")
         evaluate(run / "model-round2", "round2", f"fine-tuned round 2 ({trained.pooling})")
@@ -209,6 +224,14 @@ def main(argv=None):
                 "fuse", "--runs", out / "bm25" / "run.trec", out / "finetuned" / "run.trec", "--qrels", subset,
                 "--split", split, "--method", method, "--output_dir", out / f"hybrid-{method}",
                 "--name", f"hybrid (BM25 + fine-tuned, {method})")
+        if args.encoder_recipe:
+            t_encoder_row = seconds_of(set_name, "encoder") + (t_encoder if set_name == main_set else 0)
+            times[f"{set_name}/encoder"] = t_encoder_row
+            pipeline.stage(f"{set_name}: hybrid (BM25 + fine-tuned embedder, minmax fusion)")
+            times[f"{set_name}/hybrid-encoder"] = t_encoder_row + pipeline.run(
+                "fuse", "--runs", out / "bm25" / "run.trec", out / "encoder" / "run.trec", "--qrels", subset,
+                "--split", split, "--method", "minmax", "--output_dir", out / "hybrid-encoder",
+                "--name", "hybrid (BM25 + fine-tuned embedder, minmax)")
         if args.rerank:
             pipeline.stage(f"{set_name}: fine-tuned + re-ranker (top {args.rerank_depth})")
             times[f"{set_name}/reranked"] = (t_reranker if set_name == main_set else 0) + pipeline.run(
@@ -217,16 +240,18 @@ def main(argv=None):
                 "--output_dir", out / "reranked", "--name", f"fine-tuned+re-ranker@{args.rerank_depth}")
         if args.round2 and set_name == main_set:
             times[f"{set_name}/round2"] = seconds_of(set_name, "round2") + t_round2
-    systems += (["reranked"] if args.rerank else []) + (["round2"] if args.round2 else [])
+    systems += (["hybrid-encoder"] if args.encoder_recipe else []) + (["reranked"] if args.rerank else []) + \
+        (["round2"] if args.round2 else [])
 
     pipeline.stage("report")
     pipeline.run("report", "--run_dir", run, "--sets", *sets, "--systems", *systems,
                  "--times", *[f"{key}={value:.0f}" for key, value in times.items()], "--notes", *notes,
                  "--title", f"{Path(trained.base_model).name} fine-tuned on {main_set} {args.train_split}",
                  "--summary", f"run_all: {pipeline.seconds()} s from its start to this report (training "
-                 f"{t_train:.0f} s). seconds: wall time; a model's rows are their share of its one evaluate process "
-                 f"(the first set's with the model load); the {main_set} fine-tuned rows include the training, the "
-                 "hybrid rows the fine-tuned row they fuse.")
+                 f"{t_train:.0f} s" + (f", the embedder's {t_encoder:.0f} s" if args.encoder_recipe else "") +
+                 "). seconds: wall time; a model's rows are their share of its one evaluate process (the first set's "
+                 f"with the model load); the {main_set} fine-tuned rows include their training, the hybrid rows the "
+                 "fine-tuned row they fuse.")
     print(f"\n[run_all] done in {pipeline.seconds()} s: {run / 'report.md'}, loss curve "
           f"{run / 'model' / LOSS_CURVE_FILE}, every command in {run / 'commands.sh'}")
 

@@ -44,3 +44,39 @@ def test_mining_with_a_trained_encoder_ranks_by_that_encoder(tiny_model_dir, tin
         order = [docs[i]["_id"] for i in np.argsort(-(d_emb @ q_emb))]
         positives = {p["docid"] for p in g["positive_passages"]}
         assert [p["docid"] for p in g["negative_passages"]] == [d for d in order if d not in positives][:3]
+
+
+def test_a_teacher_scores_every_passage_and_drops_negatives_nearly_as_good_as_the_positive(tiny_model_dir, tiny_beir,
+                                                                                          tmp_path, caplog):
+    from retriever.encoding import encode_texts, load_encoder
+    from retriever.text import format_text
+    import numpy as np
+
+    caplog.set_level("INFO")
+    groups = mined(tiny_beir, tmp_path / "t.jsonl", "--encoder", tiny_model_dir, "--n_negatives", "30",
+                   "--skip_top", "0", "--teacher_scores", "True")  # every candidate: 28 documents
+    model, tokenizer = load_encoder(tiny_model_dir)
+    docs = {json.loads(line)["_id"]: json.loads(line) for line in (tiny_beir / "corpus.jsonl").read_text().splitlines()}
+    for g in groups[:3]:  # each passage's "score" is the teacher's q . p / temperature
+        q_emb = encode_texts(model, tokenizer, [g["query"]], 128, 8)["last"][0]
+        for p in g["positive_passages"] + g["negative_passages"]:
+            d = docs[p["docid"]]
+            p_emb = encode_texts(model, tokenizer, [format_text(d["text"], title=d["title"])], 128, 8)["last"][0]
+            assert abs(p["score"] - float(p_emb @ q_emb) / model.temperature) < 1e-3
+    filtered = mined(tiny_beir, tmp_path / "f.jsonl", "--encoder", tiny_model_dir, "--n_negatives", "30",
+                     "--skip_top", "0", "--teacher_scores", "True", "--false_negative_ratio", "0.9")
+    kept = dropped = 0
+    for before, after in zip(groups, filtered):
+        best = max(p["score"] for p in before["positive_passages"])
+        expected = [p["docid"] for p in before["negative_passages"] if p["score"] <= 0.9 * best]
+        assert [p["docid"] for p in after["negative_passages"]] == expected
+        kept, dropped = kept + len(expected), dropped + len(before["negative_passages"]) - len(expected)
+    assert kept and dropped  # the tiny random model's scores lie on both sides of the line
+    assert f"dropped {dropped} candidate negatives scoring above 0.90" in caplog.text
+
+
+def test_teacher_flags_need_a_teacher(tiny_beir, tmp_path):
+    import pytest
+
+    with pytest.raises(ValueError, match="--teacher_scores score passages with a teacher: give it as --encoder"):
+        mined(tiny_beir, tmp_path / "x.jsonl", "--teacher_scores", "True")

@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -24,9 +25,13 @@ def test_run_all_trains_evaluates_reranks_mines_round_2_and_reports(tiny_model_d
     reranker_recipe = tmp_path / "reranker.json"  # the demo's re-ranker recipe, made tiny
     reranker_recipe.write_text(json.dumps({**json.loads((REPO / "retriever/recipes/reranker_cpu.json").read_text()),
                                            **tiny}))
+    encoder_recipe = tmp_path / "encoder.json"  # the embedder's recipe, on a tiny BERT
+    encoder_recipe.write_text(json.dumps({**json.loads((REPO / "retriever/recipes/encoder_cpu.json").read_text()),
+                                          **tiny, "model_name_or_path": tiny_arch_dirs["bert"]}))
     env = {**os.environ, "PYTHON": sys.executable, "DATA": str(data),
            "TRAIN_ARGS": " ".join(f"--{flag} {value}" for flag, value in tiny.items()),
-           "RERANKER_RECIPE": str(reranker_recipe), "RUN_DIR": str(tmp_path / "run"), "HOLDOUT": str(echo_beir), "HOLDOUT_QUERIES": "0",
+           "RERANKER_RECIPE": str(reranker_recipe), "ENCODER_RECIPE": str(encoder_recipe), "ZERO_SHOT_POOLINGS": "last",
+           "RUN_DIR": str(tmp_path / "run"), "HOLDOUT": str(echo_beir), "HOLDOUT_QUERIES": "0",
            "HOLDOUT_DOCS": "0", "EVAL_DOCS": "20",
            "MINILM": tiny_arch_dirs["bert"], "MINILM_MAX_LEN": "16",
            "RERANK": "1", "RERANK_DEPTH": "5", "ROUND2": "1", "MINE_QUERIES": "6", "MINE_DOCS": "20",
@@ -43,35 +48,42 @@ def test_run_all_trains_evaluates_reranks_mines_round_2_and_reports(tiny_model_d
     assert train.startswith("python -m retriever.driver.train --recipe demo_cpu ")
     assert train.index("--recipe") < train.index("--per_device_train_batch_size 4")
     # one evaluate process (one model load) per model over both sets: each row encodes its corpus once
-    for texts in ("20 passage", "28 passage", "7 query"):  # zero-shot, fine-tuned, MiniLM, round 2
-        assert done.stderr.count(f"INFO __main__: encoding {texts} texts") == 4, texts
-    assert sum(line.startswith("python -m retriever.driver.evaluate ") for line in commands) == 4
+    for texts in ("20 passage", "28 passage", "7 query"):  # zero-shot, fine-tuned, MiniLM, the embedder, round 2
+        assert done.stderr.count(f"INFO __main__: encoding {texts} texts") == 5, texts
+    assert sum(line.startswith("python -m retriever.driver.evaluate ") for line in commands) == 5
+    encoder = next(line for line in commands if "--output_dir " + str(tmp_path / "run" / "encoder") in line)
+    assert f"--recipe {encoder_recipe}" in encoder and "--per_device_train_batch_size" not in encoder  # no TRAIN_ARGS
     assert (tmp_path / "run" / "tinyset" / "finetuned" / "index" / "index.faiss").is_file()
     rows = json.loads((tmp_path / "run" / "report.json").read_text())
-    assert [r["set"] for r in rows] == ["tinyset"] * 8 + [echo_beir.name] * 8  # every system on both sets
-    held_out = rows[8:]
-    rows = rows[:8]
+    assert [r["set"] for r in rows] == ["tinyset"] * 10 + [echo_beir.name] * 10  # every system on both sets
+    held_out = rows[10:]
+    rows = rows[:10]
+    embedder = Path(tiny_arch_dirs["bert"]).name
     assert [r["system"] for r in rows] == ["BM25", "zero-shot (last)", "fine-tuned (last)", "MiniLM (all-MiniLM-L6-v2)",
-                                           "hybrid (BM25 + fine-tuned, minmax)",
-                                           "hybrid (BM25 + fine-tuned, rrf)", "fine-tuned+re-ranker@5",
+                                           f"{embedder} fine-tuned (mean)",
+                                           "hybrid (BM25 + fine-tuned, minmax)", "hybrid (BM25 + fine-tuned, rrf)",
+                                           "hybrid (BM25 + fine-tuned embedder, minmax)", "fine-tuned+re-ranker@5",
                                            "fine-tuned round 2 (last)"]
     assert all(r["set"] == "tinyset" and 0 <= r["nDCG@10"] <= 1 and r["seconds"] >= 0 for r in rows)
     assert [r["system"] for r in held_out] == [r["system"] for r in rows]
     assert all(0 <= r["nDCG@10"] <= 1 and r["seconds"] >= 0 for r in held_out)
     for part in (rows, held_out):  # a hybrid row's seconds include the fine-tuned row it fuses
-        assert part[4]["seconds"] >= part[2]["seconds"] and part[5]["seconds"] >= part[2]["seconds"]
+        assert part[5]["seconds"] >= part[2]["seconds"] and part[6]["seconds"] >= part[2]["seconds"]
+        assert part[7]["seconds"] >= part[4]["seconds"]
     report = (tmp_path / "run" / "report.md").read_text()
     assert "## tinyset" in report and "| nDCG@10 vs bm25 |" in report and "| queries |" in report
     # the report says when, on what and how long, and that no row was read from the cache
     assert re.search(r"\nRun on \d{4}-\d\d-\d\d \(UTC\) on .+, \d+ cores.*\. run_all: \d+ s from its start to "
-                     r"this report \(training \d+ s\)\. seconds: wall time;", report)
+                     r"this report \(training \d+ s, the embedder's \d+ s\)\. seconds: wall time;", report)
     assert all(r["reused_embeddings"] == [] for r in rows if r["dir"] in ("zeroshot-last", "minilm"))
     assert "(cached)" not in report
     assert rows[0]["nDCG@10 vs bm25"] == "(baseline)"
     assert all(re.search(r"\(p [=<] ", r["nDCG@10 vs bm25"]) for r in rows[1:])
     round2 = [json.loads(line) for line in (tmp_path / "run" / "train_groups.round2.jsonl").read_text().splitlines()]
     assert len(round2) == 6 and all(g["negative_passages"] for g in round2)
-    assert (tmp_path / "run" / "model" / "loss_curve.png").is_file()
+    for model in ("model", "encoder"):  # each training run draws its loss curve
+        assert (tmp_path / "run" / model / "loss_curve.png").is_file()
+    assert json.loads((tmp_path / "run" / "encoder" / "embedding_spec.json").read_text())["pooling"] == "mean"
     # the demo recipe's template and no-EOS choice reach the trained model
     fmt = json.loads((tmp_path / "run" / "model" / "embedding_spec.json").read_text())
     assert fmt["query_template"] == 'This sentence : "{text}" means in one word:"' and fmt["append_eos"] is False
