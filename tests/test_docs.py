@@ -27,6 +27,8 @@ NOT_RUN = {
     ("docs/recipes.md", "# Recipes: one home for settings"): "the offline route runs the same command",
     ("docs/training.md", "## Running on a GPU"): "needs a GPU and the hub",
     ("docs/models.md", "# Models: swapping the base model"): "real models, minutes each (make swap)",
+    ("docs/results.md", "### The off-the-shelf embedder, fine-tuned"): "real models on whole corpora, half an hour; "
+                                                                  "test_own_data runs the same drivers on tiny data",
     ("docs/results.md", "### The course recipe at full size on one H100"): "a GPU run",
     ("docs/results.md", "## bf16 on a CPU"): "the whole demo, minutes",
     ("docs/scaling.md", "## Several GPUs on one machine"): "needs GPUs; tests/test_distributed.py runs evaluate and "

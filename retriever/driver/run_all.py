@@ -58,9 +58,9 @@ class RunAllArguments:
     minilm: str = field(default="pypi:all_minilm_l6_v2", metadata={
         "help": "The off-the-shelf embedder row (mean pooling); '' = none."})
     minilm_max_len: int = field(default=256, metadata={"help": "Its tokens per text (its max_seq_length)."})
-    encoder_recipe: str = field(default="encoder_cpu", metadata={
-        "help": "The off-the-shelf embedder fine-tuned on the same groups with this recipe (its model is the "
-                "recipe's): the model a user would train instead; '' = no such row."})
+    encoder_recipe: str = field(default="", metadata={
+        "help": "A row of the off-the-shelf embedder fine-tuned on the same groups with this recipe (its model "
+                "is the recipe's, e.g. encoder_cpu): the model a user would train instead; '' (default) = none."})
     encode_batch_size: int = field(default=16, metadata={"help": "Texts per forward pass in every evaluation."})
     bf16: bool = field(default=False, metadata={
         "help": "Every evaluation encodes in bfloat16 (a GPU, or a CPU with AMX); training: --train_args "
@@ -143,15 +143,17 @@ def main(argv=None):
         notes.append(f"{holdout.name}={holdout.name} test, held out (never trained on): "
                      f"{described(args.holdout_queries, args.holdout_docs)}.{small}")
 
-    def train(train_data: Path, output_dir: Path, recipe: str = args.train_recipe) -> float:
-        """The recipe on these groups, the dev set watched; for the decoder's recipe, then the model and
-        --train_args."""
+    def train(train_data: Path, output_dir: Path, embedder: bool = False) -> float:
+        """The decoder's recipe, then the model and --train_args (or the embedder's recipe alone), on these
+        groups, the dev set watched."""
         watch = ["--eval_data_dir", run / "dev", "--eval_split", args.dev_split,
                  "--eval_steps", f"{args.eval_steps:g}"] if dev else []
-        decoder = recipe == args.train_recipe
-        model = ["--model_name_or_path", args.model_name_or_path] if args.model_name_or_path and decoder else []
-        return pipeline.run("train", "--recipe", recipe, "--train_data", train_data, "--output_dir",
-                            output_dir, *watch, *model, *(args.train_flags if decoder else []))
+        if embedder:
+            return pipeline.run("train", "--recipe", args.encoder_recipe, "--train_data", train_data,
+                                "--output_dir", output_dir, *watch)
+        model = ["--model_name_or_path", args.model_name_or_path] if args.model_name_or_path else []
+        return pipeline.run("train", "--recipe", args.train_recipe, "--train_data", train_data, "--output_dir",
+                            output_dir, *watch, *model, *args.train_flags)
 
     def evaluate(model: Path, system: str, name: str, *flags) -> None:
         """One evaluate process (one model load) over every set, each set's row in RUN_DIR/<set>/<system>."""
@@ -170,7 +172,7 @@ def main(argv=None):
     trained = read_spec(run / "model")  # what the recipe trained: the model's own spec
     if args.encoder_recipe:
         pipeline.stage(f"fine-tune the off-the-shelf embedder on {main_set} {args.train_split} ({args.encoder_recipe})")
-        t_encoder = train(groups, run / "encoder", args.encoder_recipe)
+        t_encoder = train(groups, run / "encoder", embedder=True)
     if args.round2:
         pipeline.stage("round 2: negatives mined by the fine-tuned model, then the same recipe from the base model")
         t_round2 = pipeline.run("subset", "--data_dir", data, "--split", args.train_split, "--n_queries",

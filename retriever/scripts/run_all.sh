@@ -23,7 +23,7 @@ setting HOLDOUT_DOCS --holdout_docs "their judged docs + others (default 300); 0
 setting ZERO_SHOT_POOLINGS --zero_shot_poolings "zero-shot rows, one per pooling (default last); '' = none"
 setting MINILM --minilm "the off-the-shelf embedder row (default pypi:all_minilm_l6_v2); '' = none"
 setting MINILM_MAX_LEN --minilm_max_len "its tokens per text (default 256)"
-setting ENCODER_RECIPE --encoder_recipe "the embedder fine-tuned on the same groups (default encoder_cpu); '' = none"
+setting ENCODER_RECIPE --encoder_recipe "the embedder fine-tuned on the same groups (e.g. encoder_cpu; default none)"
 setting ENCODE_BATCH_SIZE --encode_batch_size "texts per forward pass (default 16)"
 setting BF16 --bf16 "True: every evaluation encodes in bf16 (a GPU, or a CPU with AMX)"
 setting FP16 --fp16 "True: every evaluation encodes in fp16 (a GPU)"
