@@ -149,11 +149,12 @@ def main(argv=None):
         watch = ["--eval_data_dir", run / "dev", "--eval_split", args.dev_split,
                  "--eval_steps", f"{args.eval_steps:g}"] if dev else []
         if embedder:
-            return pipeline.run("train", "--recipe", args.encoder_recipe, "--train_data", train_data,
-                                "--output_dir", output_dir, *watch)
-        model = ["--model_name_or_path", args.model_name_or_path] if args.model_name_or_path else []
-        return pipeline.run("train", "--recipe", args.train_recipe, "--train_data", train_data, "--output_dir",
-                            output_dir, *watch, *model, *args.train_flags)
+            recipe, after = args.encoder_recipe, []
+        else:
+            model = ["--model_name_or_path", args.model_name_or_path] if args.model_name_or_path else []
+            recipe, after = args.train_recipe, [*model, *args.train_flags]
+        return pipeline.run("train", "--recipe", recipe, "--train_data", train_data, "--output_dir", output_dir,
+                            *watch, *after)
 
     def evaluate(model: Path, system: str, name: str, *flags) -> None:
         """One evaluate process (one model load) over every set, each set's row in RUN_DIR/<set>/<system>."""
