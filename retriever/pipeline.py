@@ -5,7 +5,13 @@ bottom as the list of their stages. Each stage prints a heading and its command,
 `python -m retriever.driver.<name> ...`, and is timed; every command is also written to
 `<run_dir>/commands.sh`, so any stage can be run again by hand. A stage that fails ends the
 pipeline with the driver's own exit code (its one-line error is already printed).
+
+RETRIEVER_IN_PROCESS=1 runs each driver inside the pipeline's own process instead (the same
+`python -m` entry point, through runpy): the same commands and files without paying each
+driver's start (importing torch and transformers, 1-6 s a stage). The tests use it on tiny data.
 """
+import os
+import runpy
 import shlex
 import subprocess
 import sys
@@ -38,14 +44,35 @@ class Pipeline:
         with open(self.run_dir / COMMANDS_FILE, "a", encoding="utf-8") as f:
             f.write(command + "\n")
         started = time.monotonic()
-        done = subprocess.run([sys.executable, "-m", f"retriever.driver.{driver}", *words])
-        if done.returncode != 0:  # the driver has said why, in one line
-            raise SystemExit(done.returncode)
+        if os.environ.get("RETRIEVER_IN_PROCESS") == "1":
+            code = run_in_process(f"retriever.driver.{driver}", words)
+        else:
+            code = subprocess.run([sys.executable, "-m", f"retriever.driver.{driver}", *words]).returncode
+        if code != 0:  # the driver has said why, in one line
+            raise SystemExit(code)
         return time.monotonic() - started
 
     def seconds(self) -> int:
         """Seconds since the pipeline started."""
         return round(time.monotonic() - self.started)
+
+
+def run_in_process(module: str, words: list[str]) -> int:
+    """`python -m module words...` inside this process; returns its exit code."""
+    argv = sys.argv
+    sys.argv = [module, *words]  # runpy puts the module's file first, as `python -m` does
+    try:
+        runpy.run_module(module, run_name="__main__", alter_sys=True)
+    except SystemExit as done:
+        code = done.code
+    else:
+        code = 0
+    finally:
+        sys.argv = argv
+    if code is None or isinstance(code, int):
+        return code or 0
+    print(code, file=sys.stderr)  # sys.exit("message"), as the interpreter would print it
+    return 1
 
 
 def beir_dir(name: str, beside: Path, needs: str, what: str, hint: str) -> Path:

@@ -36,7 +36,8 @@ def test_run_all_trains_evaluates_reranks_mines_round_2_and_reports(tiny_model_d
            "MINILM": tiny_arch_dirs["bert"], "MINILM_MAX_LEN": "16",
            "RERANK": "1", "RERANK_DEPTH": "5", "ROUND2": "1", "MINE_QUERIES": "6", "MINE_DOCS": "20",
            "DEV_SET": str(data), "DEV_SPLIT": "test", "DEV_QUERIES": "6", "DEV_DOCS": "12",
-           "RETRIEVER_CACHE": str(tmp_path / "cache")}  # an empty embedding cache: every row is encoded
+           "RETRIEVER_CACHE": str(tmp_path / "cache"),  # an empty embedding cache: every row is encoded
+           "RETRIEVER_IN_PROCESS": "1"}  # the stages without their processes' start (retriever/pipeline.py)
     done = subprocess.run(["bash", str(REPO / "retriever" / "scripts" / "run_all.sh")], env=env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=400)
     assert done.returncode == 0, done.stderr[-3000:]

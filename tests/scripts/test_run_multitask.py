@@ -20,7 +20,7 @@ def test_run_multitask_trains_every_model_from_its_recipe_and_reports_each_task(
                                   "passage_max_len": 16, "per_device_train_batch_size": 4}))
     env = {**os.environ, "PYTHON": sys.executable, "DATA_ROOT": str(root), "TASKS": "alpha beta",
            "RUN_DIR": str(tmp_path / "run"), "RECIPE": str(recipe), "MAX_STEPS": "2", "EVAL_QUERIES": "6",
-           "EVAL_DOCS": "12"}
+           "EVAL_DOCS": "12", "RETRIEVER_IN_PROCESS": "1"}  # the stages without their processes' start
     done = subprocess.run(["bash", str(REPO / "retriever" / "scripts" / "run_multitask.sh")], env=env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=400)
     assert done.returncode == 0, done.stderr[-3000:]
