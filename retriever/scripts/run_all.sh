@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole pipeline, offline: python -m retriever.driver.run_all (its --help says what each stage does),
 # with every variable below that you set passed as its flag. make demo runs it with the defaults:
-# SmolLM2-135M-Instruct trained with last-token pooling on SciFact train, compared with BM25, the base
-# model zero-shot, all-MiniLM-L6-v2 and hybrids on SciFact test and two held-out sets (docs/results.md).
+# SmolLM2-135M-Instruct trained with last-token pooling on SciFact train, compared with BM25,
+# all-MiniLM-L6-v2 off the shelf and fine-tuned on the same groups, and hybrids on SciFact test and two
+# held-out sets (docs/results.md).
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 script_start "$0" "$@"
@@ -20,10 +21,11 @@ setting EVAL_QUERIES --eval_queries "random test queries (default 0 = all)"
 setting HOLDOUT --holdout "held-out sets beside DATA, or paths (default 'arguana nfcorpus'); '' = none"
 setting HOLDOUT_QUERIES --holdout_queries "random queries per held-out set (default 100); 0 = all"
 setting HOLDOUT_DOCS --holdout_docs "their judged docs + others (default 300); 0 = whole corpus"
-setting ZERO_SHOT_POOLINGS --zero_shot_poolings "zero-shot rows, one per pooling (default last); '' = none"
+setting ZERO_SHOT_POOLINGS --zero_shot_poolings "zero-shot rows of the base model, one per pooling, e.g. last (default none)"
 setting MINILM --minilm "the off-the-shelf embedder row (default pypi:all_minilm_l6_v2); '' = none"
 setting MINILM_MAX_LEN --minilm_max_len "its tokens per text (default 256)"
-setting ENCODER_RECIPE --encoder_recipe "the embedder fine-tuned on the same groups (e.g. encoder_cpu; default none)"
+setting ENCODER_RECIPE --encoder_recipe "the embedder fine-tuned on the same groups (default encoder_cpu); '' = none"
+setting ENCODER_ARGS --encoder_args "more train flags for it (default '--num_train_epochs 1'); '' = its recipe's 3 epochs"
 setting ENCODE_BATCH_SIZE --encode_batch_size "texts per forward pass (default 16)"
 setting BF16 --bf16 "True: every evaluation encodes in bf16 (a GPU, or a CPU with AMX)"
 setting FP16 --fp16 "True: every evaluation encodes in fp16 (a GPU)"

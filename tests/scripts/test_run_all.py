@@ -54,6 +54,7 @@ def test_run_all_trains_evaluates_reranks_mines_round_2_and_reports(tiny_model_d
     assert sum(line.startswith("python -m retriever.driver.evaluate ") for line in commands) == 5
     encoder = next(line for line in commands if "--output_dir " + str(tmp_path / "run" / "encoder") in line)
     assert f"--recipe {encoder_recipe}" in encoder and "--per_device_train_batch_size" not in encoder  # no TRAIN_ARGS
+    assert encoder.endswith(" --num_train_epochs 1")  # the demo's one epoch, after the recipe
     assert (tmp_path / "run" / "tinyset" / "finetuned" / "index" / "index.faiss").is_file()
     rows = json.loads((tmp_path / "run" / "report.json").read_text())
     assert [r["set"] for r in rows] == ["tinyset"] * 10 + [echo_beir.name] * 10  # every system on both sets
