@@ -6,17 +6,18 @@
 By hand, not in CI. The train qrels of --data_dir are split, with a seed, into --dev_queries held-out
 queries (qrels/dev.tsv) and the rest (qrels/fit.tsv); training groups with BM25-mined hard negatives
 come from the rest; every probe trains the recipe with its own flags after it, and is scored on the
-held-out queries over the whole corpus (a probe already trained and scored is reused). The test split
+held-out queries over the whole corpus (a probe already trained is reused, and its embeddings
+are read from the embedding cache). The test split
 is never read. Prints the report (nDCG@10 and a paired test against the first probe) and each probe's
 training seconds; everything is in --run_dir.
 """
 import argparse
+import json
 import random
 import shlex
 from pathlib import Path
 
 from retriever.data import load_qrels
-from retriever.io import read_json
 from retriever.pipeline import Pipeline
 from retriever.spec import TRAIN_LOG_FILE
 
@@ -62,13 +63,12 @@ def main():
         out = run / name
         pipeline.run("train", "--recipe", a.recipe, *model, "--train_data", groups, "--output_dir", out / "model",
                      *shlex.split(flags))
-        log = read_json(out / "model" / TRAIN_LOG_FILE)  # the training's own seconds, also when it was reused
+        log = json.loads((out / "model" / TRAIN_LOG_FILE).read_text())  # its seconds, also when it was reused
         times.append(f"{name}={log[-1]['seconds']:.0f}")
-        metrics = out / "metrics.json"
-        if metrics.is_file() and metrics.stat().st_mtime > (out / "model").stat().st_mtime:
-            continue  # scored already, on this model
+        # a probe already scored reads its embeddings back from the cache (keyed on the weights), not a re-encode
         pipeline.run("evaluate", "--model_name_or_path", out / "model", "--data_dir", split, "--split", "dev",
-                     "--output_dir", out, "--name", name, "--save_index", False, *shlex.split(a.eval_flags))
+                     "--output_dir", out, "--name", name, "--save_index", False, "--cache_embeddings", True,
+                     *shlex.split(a.eval_flags))
     pipeline.run("report", "--run_dir", run, "--systems", *[name for name, _ in probes],
                  "--title", f"recipe probes of {a.recipe}: {a.dev_queries} held-out train queries, whole corpus",
                  "--summary", f"Training seconds: {' '.join(times)}.")

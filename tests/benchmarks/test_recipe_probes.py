@@ -1,0 +1,37 @@
+"""benchmarks/recipe_probes.py on tiny data: probes trained on part of the train queries, scored on the rest, and a
+rerun that reuses both the models and their embeddings."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+from tests.conftest import REPO
+
+
+def test_probes_are_scored_on_held_out_train_queries_and_a_rerun_reuses_models_and_embeddings(
+        tiny_model_dir, tiny_beir, tmp_path):
+    data = tmp_path / "tinyset"  # train qrels: the test ones (a smoke test); the test split is never read
+    shutil.copytree(tiny_beir, data)
+    shutil.move(data / "qrels" / "test.tsv", data / "qrels" / "train.tsv")
+    recipe = tmp_path / "recipe.json"
+    recipe.write_text(json.dumps({"model_name_or_path": tiny_model_dir, "max_steps": 2, "per_device_train_batch_size": 4,
+                                  "query_max_len": 16, "passage_max_len": 20, "lora": False}))
+    env = {**os.environ, "RETRIEVER_CACHE": str(tmp_path / "cache"), "RETRIEVER_IN_PROCESS": "1"}
+    command = [sys.executable, str(REPO / "benchmarks" / "recipe_probes.py"), "--recipe", str(recipe),
+               "--data_dir", str(data), "--dev_queries", "4", "--probe", "base=", "--probe", "lr=--learning_rate 1e-2",
+               "--run_dir", str(tmp_path / "run")]
+    runs = [subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+            for _ in range(2)]
+    assert all(done.returncode == 0 for done in runs), runs[-1].stderr[-3000:]
+    dev = (tmp_path / "run" / "split" / "qrels" / "dev.tsv").read_text().splitlines()[1:]
+    fit = (tmp_path / "run" / "split" / "qrels" / "fit.tsv").read_text().splitlines()[1:]
+    assert len({line.split()[0] for line in dev}) == 4 and not {line.split()[0] for line in dev} & {
+        line.split()[0] for line in fit}
+    rows = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert [r["system"] for r in rows] == ["base", "lr"] and all(r["queries"] == 4 for r in rows)
+    assert "Training seconds: base=" in runs[0].stdout and " lr=" in runs[0].stdout
+    first, again = runs[0].stderr, runs[1].stderr
+    assert "nothing to train" not in first and "embeddings reused" not in first
+    assert again.count("nothing to train") == 2 and again.count("embeddings reused") == 4  # 2 probes x 2 kinds
+    assert runs[1].stdout.count("(cached)") >= 2
