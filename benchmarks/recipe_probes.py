@@ -6,10 +6,9 @@
 By hand, not in CI. The train qrels of --data_dir are split, with a seed, into --dev_queries held-out
 queries (qrels/dev.tsv) and the rest (qrels/fit.tsv); training groups with BM25-mined hard negatives
 come from the rest; every probe trains the recipe with its own flags after it, and is scored on the
-held-out queries over the whole corpus (a probe already trained is reused, and its embeddings
-are read from the embedding cache). The test split
-is never read. Prints the report (nDCG@10 and a paired test against the first probe) and each probe's
-training seconds; everything is in --run_dir.
+held-out queries over the whole corpus (a probe already trained is reused, and its embeddings are
+read from the embedding cache). The test split is never read. Prints the report (nDCG@10 and a paired
+test against the first probe) and each probe's training seconds; everything is in --run_dir.
 """
 import argparse
 import json

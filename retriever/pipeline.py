@@ -8,7 +8,7 @@ pipeline with the driver's own exit code (its one-line error is already printed)
 
 RETRIEVER_IN_PROCESS=1 runs each driver inside the pipeline's own process instead (the same
 `python -m` entry point, through runpy): the same commands and files without paying each
-driver's start (importing torch and transformers, 1-6 s a stage). The tests use it on tiny data.
+driver's start (importing torch and transformers, 1-7 s a stage). The tests use it on tiny data.
 """
 import os
 import runpy
