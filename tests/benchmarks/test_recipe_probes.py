@@ -35,3 +35,28 @@ def test_probes_are_scored_on_held_out_train_queries_and_a_rerun_reuses_models_a
     assert "nothing to train" not in first and "embeddings reused" not in first
     assert again.count("nothing to train") == 2 and again.count("embeddings reused") == 4  # 2 probes x 2 kinds
     assert runs[1].stdout.count("(cached)") >= 2
+
+
+def test_dev_docs_scores_the_probes_on_a_subset_of_the_corpus_holding_every_judged_document(
+        tiny_model_dir, tiny_beir, tmp_path):
+    data = tmp_path / "tinyset"
+    shutil.copytree(tiny_beir, data)
+    shutil.move(data / "qrels" / "test.tsv", data / "qrels" / "train.tsv")
+    recipe = tmp_path / "recipe.json"
+    recipe.write_text(json.dumps({"model_name_or_path": tiny_model_dir, "max_steps": 1, "per_device_train_batch_size": 4,
+                                  "query_max_len": 16, "passage_max_len": 20, "lora": False}))
+    env = {**os.environ, "RETRIEVER_CACHE": str(tmp_path / "cache"), "RETRIEVER_IN_PROCESS": "1"}
+    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "recipe_probes.py"), "--recipe", str(recipe),
+                           "--data_dir", str(data), "--dev_queries", "4", "--dev_docs", "6", "--probe", "base=",
+                           "--run_dir", str(tmp_path / "run")], env=env, cwd=tmp_path, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    subset = tmp_path / "run" / "dev-6"
+    judged = {line.split()[1] for line in (subset / "qrels" / "dev.tsv").read_text().splitlines()[1:]}
+    docs = {json.loads(line)["_id"] for line in (subset / "corpus.jsonl").read_text().splitlines()}
+    corpus = {json.loads(line)["_id"] for line in (data / "corpus.jsonl").read_text().splitlines()}
+    assert len(docs) == 6 < len(corpus) and judged <= docs
+    ranked = {line.split()[2] for line in (tmp_path / "run" / "base" / "run.trec").read_text().splitlines()}
+    assert ranked == docs  # the probe ranked the subset's documents, all of them, and no others
+    assert json.loads((tmp_path / "run" / "report.json").read_text())[0]["queries"] == 4
+    assert "6 docs" in (tmp_path / "run" / "report.md").read_text()
