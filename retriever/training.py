@@ -209,7 +209,7 @@ def model_card(args, spec, n_groups: int, history: list[dict]) -> str:
     return f"""# Dense retriever trained with `retriever`
 
 - base model: `{model_args.model_name_or_path}`
-- training data: `{data}` ({n_groups} query groups of {data_args.train_group_size} passages)
+- training data: `{data}` ({n_groups} query groups, {data_args.train_group_size} passage(s) each)
 {spec.describe()}
 - training: {len(losses)} logged steps; final loss {losses[-1] if losses else float("nan"):.4f} \
 (mean of the first quarter of steps {first:.4f}, of the last quarter {last:.4f}); \
@@ -318,7 +318,7 @@ def train(args, kind: ModelKind) -> Path:
     tokenizer = load_tokenizer(model_args.model_name_or_path, getattr(spec, "padding_side", "right"))
     collator = kind.collator(tokenizer, spec)
     model = kind.model(spec, model_args, loss)
-    logger.info("training a %s on %d groups of %d passages; base model %s",
+    logger.info("training a %s on %d query groups, %d passage(s) each; base model %s",
                 kind.name, len(dataset), data_args.train_group_size, model_args.model_name_or_path)
     created = not output_dir.exists()
     output_dir.mkdir(parents=True, exist_ok=True)

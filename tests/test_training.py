@@ -137,7 +137,7 @@ def test_training_improves_mrr_over_the_base_model_on_topic_separable_data(tiny_
 def test_trained_model_has_a_model_card_with_its_recipe_and_loss(trained):
     card = (trained / "README.md").read_text()
     log = json.loads((trained / "train_log.json").read_text())
-    assert "- base model: `" in card and "(16 query groups of 3 passages)" in card
+    assert "- base model: `" in card and "(16 query groups, 3 passage(s) each)" in card
     assert f"final loss {log[-1]['loss']:.4f}" in card
     for flag in ("| `--max_steps` | `3` |", "| `--learning_rate` | `0.001` |", "| `--passage_max_len` | `12` |"):
         assert flag in card
