@@ -9,15 +9,22 @@ import sys
 from tests.conftest import REPO
 
 
-def test_probes_are_scored_on_held_out_train_queries_and_a_rerun_reuses_models_and_embeddings(
-        tiny_model_dir, tiny_beir, tmp_path):
-    data = tmp_path / "tinyset"  # train qrels: the test ones (a smoke test); the test split is never read
+def probe_setup(tiny_model_dir, tiny_beir, tmp_path, max_steps):
+    """A BEIR folder whose train qrels are the tiny set's test ones (the test split is never read), a tiny
+    recipe and the environment: the probes' data, recipe and env."""
+    data = tmp_path / "tinyset"
     shutil.copytree(tiny_beir, data)
     shutil.move(data / "qrels" / "test.tsv", data / "qrels" / "train.tsv")
     recipe = tmp_path / "recipe.json"
-    recipe.write_text(json.dumps({"model_name_or_path": tiny_model_dir, "max_steps": 2, "per_device_train_batch_size": 4,
-                                  "query_max_len": 16, "passage_max_len": 20, "lora": False}))
-    env = {**os.environ, "RETRIEVER_CACHE": str(tmp_path / "cache"), "RETRIEVER_IN_PROCESS": "1"}
+    recipe.write_text(json.dumps({"model_name_or_path": tiny_model_dir, "max_steps": max_steps,
+                                  "per_device_train_batch_size": 4, "query_max_len": 16, "passage_max_len": 20,
+                                  "lora": False}))
+    return data, recipe, {**os.environ, "RETRIEVER_CACHE": str(tmp_path / "cache"), "RETRIEVER_IN_PROCESS": "1"}
+
+
+def test_probes_are_scored_on_held_out_train_queries_and_a_rerun_reuses_models_and_embeddings(
+        tiny_model_dir, tiny_beir, tmp_path):
+    data, recipe, env = probe_setup(tiny_model_dir, tiny_beir, tmp_path, max_steps=2)
     command = [sys.executable, str(REPO / "benchmarks" / "recipe_probes.py"), "--recipe", str(recipe),
                "--data_dir", str(data), "--dev_queries", "4", "--probe", "base=", "--probe", "lr=--learning_rate 1e-2",
                "--run_dir", str(tmp_path / "run")]
@@ -39,13 +46,7 @@ def test_probes_are_scored_on_held_out_train_queries_and_a_rerun_reuses_models_a
 
 def test_dev_docs_scores_the_probes_on_a_subset_of_the_corpus_holding_every_judged_document(
         tiny_model_dir, tiny_beir, tmp_path):
-    data = tmp_path / "tinyset"
-    shutil.copytree(tiny_beir, data)
-    shutil.move(data / "qrels" / "test.tsv", data / "qrels" / "train.tsv")
-    recipe = tmp_path / "recipe.json"
-    recipe.write_text(json.dumps({"model_name_or_path": tiny_model_dir, "max_steps": 1, "per_device_train_batch_size": 4,
-                                  "query_max_len": 16, "passage_max_len": 20, "lora": False}))
-    env = {**os.environ, "RETRIEVER_CACHE": str(tmp_path / "cache"), "RETRIEVER_IN_PROCESS": "1"}
+    data, recipe, env = probe_setup(tiny_model_dir, tiny_beir, tmp_path, max_steps=1)
     done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "recipe_probes.py"), "--recipe", str(recipe),
                            "--data_dir", str(data), "--dev_queries", "4", "--dev_docs", "6", "--probe", "base=",
                            "--run_dir", str(tmp_path / "run")], env=env, cwd=tmp_path, capture_output=True, text=True,
