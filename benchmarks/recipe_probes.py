@@ -9,8 +9,8 @@ come from the rest; every probe trains the recipe with its own flags after it, a
 held-out queries over the whole corpus, or with --dev_docs N over their judged documents and random
 others, N in all (a decoder encodes ~5 passages/s on 2 cores: SciFact's 5,183 take it ~17 min a probe).
 A probe already trained is reused, and its embeddings are read from the embedding cache. The test split
-is never read. Prints the report (nDCG@10 and a paired
-test against the first probe) and each probe's training seconds; everything is in --run_dir.
+is never read. Prints the report (nDCG@10 and a paired test against the first probe) and each probe's
+training seconds; everything is in --run_dir.
 """
 import argparse
 import json
