@@ -10,7 +10,7 @@ held-out queries over the whole corpus, or with --dev_docs N over their judged d
 others, N in all (a decoder encodes ~5 passages/s on 2 cores: SciFact's 5,183 take it ~17 min a probe).
 A probe already trained is reused, and its embeddings are read from the embedding cache. The test split
 is never read. Prints the report (nDCG@10 and a paired test against the first probe) and each probe's
-training seconds; everything is in --run_dir.
+training seconds; everything is in --run_dir/dev<dev_queries>-seed<seed>/.
 """
 import argparse
 import json
@@ -50,7 +50,9 @@ def main():
     p.add_argument("--eval_flags", default="", help="evaluate flags for every probe (e.g. --batch_size 32)")
     p.add_argument("--run_dir", default="runs/recipe-probes")
     a = p.parse_args()
-    run = Path(a.run_dir)
+    # everything derived from the split (its groups, its dev subsets, the probes trained on it) is kept under a
+    # folder named by the split's flags, so a rerun with other --dev_queries or --seed reuses none of it
+    run = Path(a.run_dir) / f"dev{a.dev_queries}-seed{a.seed}"
     pipeline = Pipeline(run, "recipe_probes")
     split = run / "split"
     split_train(Path(a.data_dir), split, a.dev_queries, a.seed)

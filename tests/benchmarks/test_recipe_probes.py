@@ -31,11 +31,12 @@ def test_probes_are_scored_on_held_out_train_queries_and_a_rerun_reuses_models_a
     runs = [subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
             for _ in range(2)]
     assert all(done.returncode == 0 for done in runs), runs[-1].stderr[-3000:]
-    dev = (tmp_path / "run" / "split" / "qrels" / "dev.tsv").read_text().splitlines()[1:]
-    fit = (tmp_path / "run" / "split" / "qrels" / "fit.tsv").read_text().splitlines()[1:]
+    run = tmp_path / "run" / "dev4-seed7"
+    dev = (run / "split" / "qrels" / "dev.tsv").read_text().splitlines()[1:]
+    fit = (run / "split" / "qrels" / "fit.tsv").read_text().splitlines()[1:]
     assert len({line.split()[0] for line in dev}) == 4 and not {line.split()[0] for line in dev} & {
         line.split()[0] for line in fit}
-    rows = json.loads((tmp_path / "run" / "report.json").read_text())
+    rows = json.loads((run / "report.json").read_text())
     assert [r["system"] for r in rows] == ["base", "lr"] and all(r["queries"] == 4 for r in rows)
     assert "Training seconds: base=" in runs[0].stdout and " lr=" in runs[0].stdout
     first, again = runs[0].stderr, runs[1].stderr
@@ -52,12 +53,30 @@ def test_dev_docs_scores_the_probes_on_a_subset_of_the_corpus_holding_every_judg
                            "--run_dir", str(tmp_path / "run")], env=env, cwd=tmp_path, capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
-    subset = tmp_path / "run" / "dev-6"
+    run = tmp_path / "run" / "dev4-seed7"
+    subset = run / "dev-6"
     judged = {line.split()[1] for line in (subset / "qrels" / "dev.tsv").read_text().splitlines()[1:]}
     docs = {json.loads(line)["_id"] for line in (subset / "corpus.jsonl").read_text().splitlines()}
     corpus = {json.loads(line)["_id"] for line in (data / "corpus.jsonl").read_text().splitlines()}
     assert len(docs) == 6 < len(corpus) and judged <= docs
-    ranked = {line.split()[2] for line in (tmp_path / "run" / "base" / "run.trec").read_text().splitlines()}
+    ranked = {line.split()[2] for line in (run / "base" / "run.trec").read_text().splitlines()}
     assert ranked == docs  # the probe ranked the subset's documents, all of them, and no others
-    assert json.loads((tmp_path / "run" / "report.json").read_text())[0]["queries"] == 4
-    assert "6 docs" in (tmp_path / "run" / "report.md").read_text()
+    assert json.loads((run / "report.json").read_text())[0]["queries"] == 4
+    assert "6 docs" in (run / "report.md").read_text()
+
+
+def test_a_rerun_with_another_seed_splits_mines_and_trains_anew_instead_of_reusing_the_first_split(
+        tiny_model_dir, tiny_beir, tmp_path):
+    data, recipe, env = probe_setup(tiny_model_dir, tiny_beir, tmp_path, max_steps=1)
+    runs = [subprocess.run([sys.executable, str(REPO / "benchmarks" / "recipe_probes.py"), "--recipe", str(recipe),
+                            "--data_dir", str(data), "--dev_queries", "4", "--seed", seed, "--probe", "base=",
+                            "--run_dir", str(tmp_path / "run")], env=env, cwd=tmp_path, capture_output=True,
+                           text=True, timeout=300) for seed in ("7", "8")]
+    assert all(done.returncode == 0 for done in runs), runs[-1].stderr[-3000:]
+    assert "nothing to train" not in runs[1].stderr  # the second seed's probe trained on its own split
+    held = [{line.split()[0] for line in (tmp_path / "run" / f"dev4-seed{seed}" / "split" / "qrels" / "dev.tsv")
+             .read_text().splitlines()[1:]} for seed in ("7", "8")]
+    assert held[0] != held[1]
+    mined = [{json.loads(line)["query_id"] for line in (tmp_path / "run" / f"dev4-seed{seed}" / "fit_groups.jsonl")
+              .read_text().splitlines()} for seed in ("7", "8")]
+    assert not mined[1] & held[1] and mined[1] & held[0]  # seed 8's groups hold none of its held-out queries
