@@ -11,7 +11,7 @@ from tests.conftest import REPO
 
 def probe_setup(tiny_model_dir, tiny_beir, tmp_path, max_steps):
     """A BEIR folder whose train qrels are the tiny set's test ones (the test split is never read), a tiny
-    recipe and the environment: the probes' data, recipe and env."""
+    recipe, and a runner of recipe_probes.py on them with 4 held-out queries into tmp_path/run: (data, run)."""
     data = tmp_path / "tinyset"
     shutil.copytree(tiny_beir, data)
     shutil.move(data / "qrels" / "test.tsv", data / "qrels" / "train.tsv")
@@ -19,23 +19,28 @@ def probe_setup(tiny_model_dir, tiny_beir, tmp_path, max_steps):
     recipe.write_text(json.dumps({"model_name_or_path": tiny_model_dir, "max_steps": max_steps,
                                   "per_device_train_batch_size": 4, "query_max_len": 16, "passage_max_len": 20,
                                   "lora": False}))
-    return data, recipe, {**os.environ, "RETRIEVER_CACHE": str(tmp_path / "cache"), "RETRIEVER_IN_PROCESS": "1"}
+    env = {**os.environ, "RETRIEVER_CACHE": str(tmp_path / "cache"), "RETRIEVER_IN_PROCESS": "1"}
+
+    def run(*flags):
+        return subprocess.run([sys.executable, str(REPO / "benchmarks" / "recipe_probes.py"), "--recipe", str(recipe),
+                               "--data_dir", str(data), "--dev_queries", "4", "--run_dir", str(tmp_path / "run"),
+                               *flags], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    return data, run
+
+
+def query_ids(qrels):
+    """The query ids of a qrels TSV (header skipped)."""
+    return {line.split()[0] for line in qrels.read_text().splitlines()[1:]}
 
 
 def test_probes_are_scored_on_held_out_train_queries_and_a_rerun_reuses_models_and_embeddings(
         tiny_model_dir, tiny_beir, tmp_path):
-    data, recipe, env = probe_setup(tiny_model_dir, tiny_beir, tmp_path, max_steps=2)
-    command = [sys.executable, str(REPO / "benchmarks" / "recipe_probes.py"), "--recipe", str(recipe),
-               "--data_dir", str(data), "--dev_queries", "4", "--probe", "base=", "--probe", "lr=--learning_rate 1e-2",
-               "--run_dir", str(tmp_path / "run")]
-    runs = [subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
-            for _ in range(2)]
+    _, probes = probe_setup(tiny_model_dir, tiny_beir, tmp_path, max_steps=2)
+    runs = [probes("--probe", "base=", "--probe", "lr=--learning_rate 1e-2") for _ in range(2)]
     assert all(done.returncode == 0 for done in runs), runs[-1].stderr[-3000:]
     run = tmp_path / "run" / "dev4-seed7"
-    dev = (run / "split" / "qrels" / "dev.tsv").read_text().splitlines()[1:]
-    fit = (run / "split" / "qrels" / "fit.tsv").read_text().splitlines()[1:]
-    assert len({line.split()[0] for line in dev}) == 4 and not {line.split()[0] for line in dev} & {
-        line.split()[0] for line in fit}
+    dev, fit = query_ids(run / "split" / "qrels" / "dev.tsv"), query_ids(run / "split" / "qrels" / "fit.tsv")
+    assert len(dev) == 4 and not dev & fit
     rows = json.loads((run / "report.json").read_text())
     assert [r["system"] for r in rows] == ["base", "lr"] and all(r["queries"] == 4 for r in rows)
     assert "Training seconds: base=" in runs[0].stdout and " lr=" in runs[0].stdout
@@ -47,11 +52,8 @@ def test_probes_are_scored_on_held_out_train_queries_and_a_rerun_reuses_models_a
 
 def test_dev_docs_scores_the_probes_on_a_subset_of_the_corpus_holding_every_judged_document(
         tiny_model_dir, tiny_beir, tmp_path):
-    data, recipe, env = probe_setup(tiny_model_dir, tiny_beir, tmp_path, max_steps=1)
-    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "recipe_probes.py"), "--recipe", str(recipe),
-                           "--data_dir", str(data), "--dev_queries", "4", "--dev_docs", "6", "--probe", "base=",
-                           "--run_dir", str(tmp_path / "run")], env=env, cwd=tmp_path, capture_output=True, text=True,
-                          timeout=300)
+    data, probes = probe_setup(tiny_model_dir, tiny_beir, tmp_path, max_steps=1)
+    done = probes("--dev_docs", "6", "--probe", "base=")
     assert done.returncode == 0, done.stderr[-3000:]
     run = tmp_path / "run" / "dev4-seed7"
     subset = run / "dev-6"
@@ -67,15 +69,11 @@ def test_dev_docs_scores_the_probes_on_a_subset_of_the_corpus_holding_every_judg
 
 def test_a_rerun_with_another_seed_splits_mines_and_trains_anew_instead_of_reusing_the_first_split(
         tiny_model_dir, tiny_beir, tmp_path):
-    data, recipe, env = probe_setup(tiny_model_dir, tiny_beir, tmp_path, max_steps=1)
-    runs = [subprocess.run([sys.executable, str(REPO / "benchmarks" / "recipe_probes.py"), "--recipe", str(recipe),
-                            "--data_dir", str(data), "--dev_queries", "4", "--seed", seed, "--probe", "base=",
-                            "--run_dir", str(tmp_path / "run")], env=env, cwd=tmp_path, capture_output=True,
-                           text=True, timeout=300) for seed in ("7", "8")]
+    _, probes = probe_setup(tiny_model_dir, tiny_beir, tmp_path, max_steps=1)
+    runs = [probes("--seed", seed, "--probe", "base=") for seed in ("7", "8")]
     assert all(done.returncode == 0 for done in runs), runs[-1].stderr[-3000:]
     assert "nothing to train" not in runs[1].stderr  # the second seed's probe trained on its own split
-    held = [{line.split()[0] for line in (tmp_path / "run" / f"dev4-seed{seed}" / "split" / "qrels" / "dev.tsv")
-             .read_text().splitlines()[1:]} for seed in ("7", "8")]
+    held = [query_ids(tmp_path / "run" / f"dev4-seed{seed}" / "split" / "qrels" / "dev.tsv") for seed in ("7", "8")]
     assert held[0] != held[1]
     mined = [{json.loads(line)["query_id"] for line in (tmp_path / "run" / f"dev4-seed{seed}" / "fit_groups.jsonl")
               .read_text().splitlines()} for seed in ("7", "8")]
