@@ -60,6 +60,7 @@ class RetrieverTrainingArguments(TrainingArguments):
     self_paced_momentum: float = field(default=0.9, metadata={"help": "Momentum of the per-task loss averages (--self_paced)."})
     loss: Optional[str] = field(default=None, metadata={
         "help": "The training loss (retriever.modeling.loss.LOSSES): contrastive (the retriever's default), "
+                "symmetric (contrastive both ways: queries to passages and positives to queries), "
                 "distillation (contrastive + KL towards teacher scores), listwise (the re-ranker's)."})
     distill_weight: Optional[float] = field(default=None, metadata={
         "help": "--loss distillation: weight of the KL term towards teacher scores (groups whose passages "

@@ -31,6 +31,20 @@ class ContrastiveLoss:
         return model.compute_loss(scores, labels), scores
 
 
+class SymmetricContrastiveLoss(ContrastiveLoss):
+    """The contrastive loss both ways, averaged: each query picks its positive among the batch's
+    passages (the graded loss above), and each positive picks its query among the batch's queries
+    (as CLIP's loss does); the second term costs no encoding, only the scores already computed."""
+
+    def __call__(self, model, q_reps, p_reps, teacher_scores=None):
+        loss, scores = super().__call__(model, q_reps, p_reps)
+        positives = model.compute_labels(q_reps.size(0), p_reps.size(0)).to(scores.device)
+        # (n_queries, n_queries): row j holds positive j's scores against every query; its own is column j
+        by_passage = scores[:, positives].T
+        own = torch.arange(q_reps.size(0), device=scores.device)
+        return (loss + model.compute_loss(by_passage, own)) / 2, scores
+
+
 class DistillationLoss(ContrastiveLoss):
     """Contrastive + weight · KL(softmax(teacher / T) ‖ softmax(student)) over each query's own
     group, for batches whose passages all carry a teacher "score" (driver.rerank --train_groups
@@ -79,6 +93,7 @@ class CrossDeviceNegatives:
 # --loss NAME -> (the model it trains, how it is built from the training arguments)
 LOSSES = {
     "contrastive": ("retriever", lambda args: ContrastiveLoss()),
+    "symmetric": ("retriever", lambda args: SymmetricContrastiveLoss()),
     "distillation": ("retriever", lambda args: DistillationLoss(
         1.0 if args.distill_weight is None else args.distill_weight,
         1.0 if args.teacher_temperature is None else args.teacher_temperature)),

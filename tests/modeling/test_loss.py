@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from retriever.modeling.encoder import EncoderModel
 from retriever.modeling.loading import load_base_model
 from retriever.modeling.loss import (LOSSES, ContrastiveLoss, CrossDeviceNegatives, DistillationLoss, ListwiseLoss,
-                                     build_loss, distillation_loss, listwise_loss, own_group_scores)
+                                     SymmetricContrastiveLoss, build_loss, distillation_loss, listwise_loss, own_group_scores)
 from retriever.spec import EmbeddingSpec
 
 
@@ -24,6 +24,27 @@ def test_contrastive_loss_is_cross_entropy_over_the_batch_at_the_spec_temperatur
     loss, scores = ContrastiveLoss()(model, q, p)
     torch.testing.assert_close(scores, q @ p.T / 0.05)
     torch.testing.assert_close(loss, F.cross_entropy(q @ p.T / 0.05, torch.tensor([0, 2])))
+
+
+def test_symmetric_loss_adds_each_positive_choosing_its_query_on_a_hand_computed_example(tiny_model_dir):
+    # temperature 1, queries [1,0] and [0,1], both positives [1,0]: scores [[1, 1], [0, 0]]
+    # queries -> passages: each row [1,1] or [0,0] -> ln 2
+    # positives -> queries: rows [1, 0] (target 0) and [1, 0] (target 1): ln(1 + 1/e) and ln(1 + e), mean ln(1 + e) - 1/2
+    model = EncoderModel(load_base_model(tiny_model_dir), spec=EmbeddingSpec(temperature=1.0), loss=SymmetricContrastiveLoss())
+    q, p = torch.tensor([[1.0, 0.0], [0.0, 1.0]]), torch.tensor([[1.0, 0.0], [1.0, 0.0]])
+    loss, scores = model.loss(model, q, p)
+    assert loss.item() == pytest.approx((math.log(2) + math.log(1 + math.e) - 0.5) / 2, rel=1e-6)
+    torch.testing.assert_close(scores, q @ p.T)
+
+
+def test_symmetric_loss_reads_only_the_positive_columns_of_groups(tiny_model_dir):
+    model = EncoderModel(load_base_model(tiny_model_dir), spec=EmbeddingSpec(temperature=0.05))
+    q, p = F.normalize(torch.randn(3, 8), dim=-1), F.normalize(torch.randn(6, 8), dim=-1)  # groups of 2
+    loss, _ = SymmetricContrastiveLoss()(model, q, p)
+    scores = q @ p.T / 0.05
+    by_passage = torch.stack([scores[:, 2 * j] for j in range(3)])  # positive j against the three queries
+    expected = (F.cross_entropy(scores, torch.tensor([0, 2, 4])) + F.cross_entropy(by_passage, torch.arange(3))) / 2
+    torch.testing.assert_close(loss, expected)
 
 
 def test_distillation_adds_weighted_kl_to_the_contrastive_loss(tiny_model_dir):
@@ -69,15 +90,17 @@ def test_distillation_loss_is_zero_when_student_matches_teacher_and_positive_oth
 
 def test_loss_flag_picks_the_loss_and_refuses_one_of_the_other_model():
     assert isinstance(build_loss("contrastive", training_args(), "retriever"), ContrastiveLoss)
+    assert isinstance(build_loss("symmetric", training_args(), "retriever"), SymmetricContrastiveLoss)
     distill = build_loss("distillation", training_args(distill_weight=0.3), "retriever")
     assert isinstance(distill, DistillationLoss) and (distill.weight, distill.teacher_temperature) == (0.3, 1.0)
     assert isinstance(build_loss("listwise", training_args(), "reranker"), ListwiseLoss)
     with pytest.raises(ValueError, match="--loss listwise trains a reranker, not a retriever; use contrastive or "
-                                         "distillation"):
+                                         "symmetric or distillation"):
         build_loss("listwise", training_args(), "retriever")
-    with pytest.raises(ValueError, match="--loss must be one of contrastive, distillation, listwise; got 'mse'"):
+    with pytest.raises(ValueError, match="--loss must be one of contrastive, symmetric, distillation, "
+                                         "listwise; got 'mse'"):
         build_loss("mse", training_args(), "retriever")
-    assert set(LOSSES) == {"contrastive", "distillation", "listwise"}
+    assert set(LOSSES) == {"contrastive", "symmetric", "distillation", "listwise"}
 
 
 def test_cross_device_negatives_wrap_any_retriever_loss(tiny_model_dir):
