@@ -33,6 +33,8 @@ NOT_RUN = {
     ("docs/results.md", "## bf16 on a CPU"): "the whole demo, minutes",
     ("docs/results.md", "### The demo's decoder: other levers"): "two decoder trainings, ~15 minutes on 2 cores; "
                                                               "tests/benchmarks/test_recipe_probes.py runs it on tiny data",
+    ("docs/results.md", "### The demo's decoder: more levers"): "the whole demo with twice the training, ~14 minutes; "
+                                                                "tests/scripts/test_run_all.py runs run_all on tiny data",
     ("docs/scaling.md", "## Several GPUs on one machine"): "needs GPUs; tests/test_distributed.py runs evaluate and "
                                                             "encode under torchrun with two CPU processes",
     ("docs/scaling.md", "## Several machines"): "needs several machines",
