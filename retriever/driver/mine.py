@@ -14,9 +14,13 @@ A stronger retriever as a teacher: with --encoder, `--teacher_scores True` write
 score under it (its similarity, q . p / its temperature) as "score", which `--loss distillation`
 trains towards, and `--false_negative_ratio 0.95` drops a negative that scores above 0.95 of the
 query's best positive under it: most likely a relevant passage nobody judged.
+
+BM25 returns only the documents sharing a word with the query; when they are too few for
+`skip_top + n_negatives`, random other documents (seeded by the query id) fill the group.
 """
 import json
 import logging
+import random
 import sys
 from dataclasses import dataclass, field
 from typing import Optional
@@ -102,12 +106,18 @@ def mine_groups(docs: list[dict], queries: dict, qrels: dict, n_negatives: int, 
     rows = (ranker or bm25_ranker(docs))([queries[q] for q in query_ids], depth)
     if rows is None:  # under torchrun, a rank other than 0: rank 0 ranks and writes
         return None
-    groups, dropped = [], 0
+    groups, dropped, filled = [], 0, 0
     for i, (query_id, ranked) in enumerate(zip(query_ids, rows)):
         positives = sorted(d for d, r in qrels[query_id].items() if r > 0 and d in passages)
         if not positives:
             continue
         candidates = [doc_ids[j] for j in ranked if j >= 0 and doc_ids[j] not in positives]
+        missing = skip_top + n_negatives - len(candidates)
+        if missing > 0:  # BM25 matched too few documents: random others, the same on every run
+            taken = set(positives) | set(candidates)
+            others = [d for d in doc_ids if d not in taken]
+            candidates += random.Random(query_id).sample(others, min(missing, len(others)))
+            filled += 1
         score = {}
         if teacher_scores or false_negative_ratio:
             ids = positives + candidates
@@ -126,6 +136,9 @@ def mine_groups(docs: list[dict], queries: dict, qrels: dict, n_negatives: int, 
             "positive_passages": [passage(d) for d in positives],
             "negative_passages": [passage(d) for d in candidates[skip_top:skip_top + n_negatives]],
         })
+    if filled:
+        logger.info("%d of %d queries ranked fewer than %d non-positives: random documents fill their groups",
+                    filled, len(groups), skip_top + n_negatives)
     if false_negative_ratio:
         logger.info("dropped %d candidate negatives scoring above %.2f of their query's best positive",
                     dropped, false_negative_ratio)

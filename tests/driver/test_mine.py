@@ -21,6 +21,19 @@ def test_bm25_mining_writes_one_group_per_judged_query_without_positives_among_n
         assert not positives & {p["docid"] for p in g["negative_passages"]}
 
 
+def test_too_few_bm25_matches_are_filled_with_the_same_random_documents_after_the_matches(tiny_beir, tmp_path):
+    # topics share no words, so BM25 matches at most a query's 3 other topic documents; the rest is random
+    groups = mined(tiny_beir, tmp_path / "a.jsonl", "--n_negatives", "10", "--skip_top", "0")
+    again = mined(tiny_beir, tmp_path / "b.jsonl", "--n_negatives", "10", "--skip_top", "0")
+    assert groups == again
+    for g in groups:
+        topic = g["query_id"].split("-")[0] .replace("q", "d") + "-"
+        ids = [p["docid"] for p in g["negative_passages"]]
+        assert len(ids) == len(set(ids)) == 10 and g["query_id"].replace("q", "d") not in ids
+        n_topic = sum(d.startswith(topic) for d in ids)
+        assert 1 <= n_topic <= 3 and all(d.startswith(topic) for d in ids[:n_topic])  # the matches come first
+
+
 def test_skip_top_drops_the_first_ranked_non_positives(tiny_beir, tmp_path):
     full = mined(tiny_beir, tmp_path / "a.jsonl", "--n_negatives", "6", "--skip_top", "0")
     skipped = mined(tiny_beir, tmp_path / "b.jsonl", "--n_negatives", "4", "--skip_top", "2")
