@@ -2,6 +2,7 @@
 
     python -m retriever.driver.bm25 --data_dir ../shared/data/scifact --output_dir runs/bm25
 """
+import logging
 import sys
 import time
 from dataclasses import dataclass, field
@@ -13,6 +14,8 @@ from retriever.data import load_corpus, load_qrels, load_queries
 from retriever.io import check_counts
 from retriever.metrics import report, to_run
 from retriever.driver import make_parser, run_cli, setup_logging
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -39,6 +42,9 @@ def main(argv=None):
     scores, rows = index.search([queries[q] for q in query_ids], args.depth)
     doc_ids = [d["id"] for d in docs]
     run = to_run(query_ids, doc_ids, scores, rows)
+    if len(run) < len(query_ids):
+        logger.info("%d of %d queries share no word with any document: BM25 retrieves nothing for them (they score 0)",
+                    len(query_ids) - len(run), len(query_ids))
     seconds = round(time.perf_counter() - start, 1)
     return report(run, args.data_dir, args.split, args.output_dir, args.name, {"seconds": seconds},
                   doc_ids=doc_ids)

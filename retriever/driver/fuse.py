@@ -65,7 +65,8 @@ def main(argv=None):
             example = sorted(only_first or only_this)[0]
             raise DataError(f"{args.runs[0]} and {path} cover different queries ({len(only_first)} only in the first, "
                             f"{len(only_this)} only in the second, e.g. '{example}'): fuse runs of the same queries, "
-                            "or pass --allow_different_queries True")
+                            "or pass --allow_different_queries True (a BM25 run leaves out a query "
+                            "that shares no word with any document)")
     fused = fuse(runs, args.method, args.rrf_k, args.depth)
     logger.info("fused %d runs (%s) over %d queries", len(runs), args.method, len(fused))
     return report(fused, args.qrels, args.split, args.output_dir, args.name,

@@ -19,6 +19,11 @@ def test_run_all_trains_evaluates_reranks_mines_round_2_and_reports(tiny_model_d
     # held-out set (echo_beir, whole: 28 docs, 7 queries).
     data = tmp_path / "tinyset"
     shutil.copytree(tiny_beir, data)
+    # and a query sharing no word with any document: BM25 retrieves nothing for it, and the pipeline goes on
+    with open(data / "queries.jsonl", "a") as f:
+        f.write(json.dumps({"_id": "q-none", "text": "xylophone quasar"}) + "\n")
+    with open(data / "qrels" / "test.tsv", "a") as f:
+        f.write("q-none\td0-0\t1\n")
     shutil.copyfile(data / "qrels" / "test.tsv", data / "qrels" / "train.tsv")
     tiny = {"model_name_or_path": tiny_model_dir, "max_steps": 2, "per_device_train_batch_size": 4,
             "query_max_len": 16, "passage_max_len": 20, "lora": False}
