@@ -15,8 +15,8 @@ score under it (its similarity, q . p / its temperature) as "score", which `--lo
 trains towards, and `--false_negative_ratio 0.95` drops a negative that scores above 0.95 of the
 query's best positive under it: most likely a relevant passage nobody judged.
 
-BM25 returns only the documents sharing a word with the query; when they are too few for
-`skip_top + n_negatives`, random other documents (seeded by the query id) fill the group.
+BM25 returns only the documents sharing a word with the query; when they run out before
+`skip_top + n_negatives` non-positives, random other documents (seeded by the query id) fill the group.
 """
 import json
 import logging
@@ -113,7 +113,8 @@ def mine_groups(docs: list[dict], queries: dict, qrels: dict, n_negatives: int, 
             continue
         candidates = [doc_ids[j] for j in ranked if j >= 0 and doc_ids[j] not in positives]
         missing = skip_top + n_negatives - len(candidates)
-        if missing > 0:  # BM25 matched too few documents: random others, the same on every run
+        # the ranking ran out (BM25 matched too few documents): random others, the same on every run
+        if missing > 0 and any(j < 0 for j in ranked):
             taken = set(positives) | set(candidates)
             others = [d for d in doc_ids if d not in taken]
             candidates += random.Random(query_id).sample(others, min(missing, len(others)))

@@ -59,6 +59,13 @@ def test_mining_with_a_trained_encoder_ranks_by_that_encoder(tiny_model_dir, tin
         assert [p["docid"] for p in g["negative_passages"]] == [d for d in order if d not in positives][:3]
 
 
+def test_a_ranking_cut_short_by_depth_is_not_filled_with_random_documents(tiny_model_dir, tiny_beir, tmp_path):
+    # only a ranking that runs out of documents (BM25's matches) is filled; --depth is the user's own cut
+    groups = mined(tiny_beir, tmp_path / "d.jsonl", "--encoder", tiny_model_dir, "--depth", "3", "--n_negatives", "5",
+                   "--skip_top", "0")
+    assert all(len(g["negative_passages"]) <= 3 for g in groups)
+
+
 def test_a_teacher_scores_every_passage_and_drops_negatives_nearly_as_good_as_the_positive(tiny_model_dir, tiny_beir,
                                                                                           tmp_path, caplog):
     from retriever.encoding import encode_texts, load_encoder
