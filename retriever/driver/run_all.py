@@ -32,7 +32,7 @@ GET_DATA = ("Point --data_dir at a BEIR directory with train and test qrels, e.g
             "held-out sets, --dev_set '' the dev set")
 # A BM25 run leaves out a query sharing no word with any document (it retrieves nothing); fused with a dense run
 # of the same query file, that query gets the dense run's results.
-BM25_QUERIES = ("--allow_different_queries", True)
+FUSE_BM25_RUNS = ("--allow_different_queries", True)
 
 
 @dataclass
@@ -234,7 +234,7 @@ def main(argv=None):
             pipeline.stage(f"{set_name}: hybrid (BM25 + fine-tuned, {method} fusion)")
             times[f"{set_name}/hybrid-{method}"] = t_finetuned + pipeline.run(
                 "fuse", "--runs", out / "bm25" / "run.trec", out / "finetuned" / "run.trec", "--qrels", subset,
-                "--split", split, "--method", method, "--output_dir", out / f"hybrid-{method}", *BM25_QUERIES,
+                "--split", split, "--method", method, "--output_dir", out / f"hybrid-{method}", *FUSE_BM25_RUNS,
                 "--name", f"hybrid (BM25 + fine-tuned, {method})")
         if args.encoder_recipe:
             t_encoder_row = seconds_of(set_name, "encoder") + (t_encoder if set_name == main_set else 0)
@@ -242,7 +242,7 @@ def main(argv=None):
             pipeline.stage(f"{set_name}: hybrid (BM25 + fine-tuned embedder, minmax fusion)")
             times[f"{set_name}/hybrid-encoder"] = t_encoder_row + pipeline.run(
                 "fuse", "--runs", out / "bm25" / "run.trec", out / "encoder" / "run.trec", "--qrels", subset,
-                "--split", split, "--method", "minmax", "--output_dir", out / "hybrid-encoder", *BM25_QUERIES,
+                "--split", split, "--method", "minmax", "--output_dir", out / "hybrid-encoder", *FUSE_BM25_RUNS,
                 "--name", "hybrid (BM25 + fine-tuned embedder, minmax)")
         if args.rerank:
             pipeline.stage(f"{set_name}: fine-tuned + re-ranker (top {args.rerank_depth})")

@@ -27,7 +27,7 @@ def test_too_few_bm25_matches_are_filled_with_the_same_random_documents_after_th
     again = mined(tiny_beir, tmp_path / "b.jsonl", "--n_negatives", "10", "--skip_top", "0")
     assert groups == again
     for g in groups:
-        topic = g["query_id"].split("-")[0] .replace("q", "d") + "-"
+        topic = g["query_id"].split("-")[0].replace("q", "d") + "-"
         ids = [p["docid"] for p in g["negative_passages"]]
         assert len(ids) == len(set(ids)) == 10 and g["query_id"].replace("q", "d") not in ids
         n_topic = sum(d.startswith(topic) for d in ids)
