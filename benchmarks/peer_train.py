@@ -77,14 +77,14 @@ def run_ours(a, args, items) -> tuple[list[float], list[float]]:
 
     from retriever.collator import TrainCollator
     from retriever.modeling.encoder import EncoderModel
-    from retriever.modeling.loading import load_base_model, load_tokenizer, with_lora
+    from retriever.modeling.loading import load_tokenizer, trainable_base
     from retriever.trainer import RetrieverTrainer
     from retriever.training import embedding_spec
 
     model_args, data_args, training_args = args
     spec = embedding_spec(model_args, data_args)
     torch.manual_seed(0)  # the LoRA adapters' initial weights: the same on both sides
-    model = EncoderModel(with_lora(load_base_model(model_args.model_name_or_path), model_args), spec=spec)
+    model = EncoderModel(trainable_base(model_args.model_name_or_path, model_args), spec=spec)
     tokenizer = load_tokenizer(model_args.model_name_or_path, spec.padding_side)
     timer = StepTimer()
     trainer = RetrieverTrainer(model=model, args=training_args, train_dataset=items,
@@ -111,7 +111,7 @@ def run_theirs(a, args, items) -> tuple[list[float], list[float]]:
     model_args, data_args, training_args = args
     spec = embedding_spec(model_args, data_args)
     st_dir = tempfile.mkdtemp()  # the untrained base model in the sentence-transformers format, as we save it
-    EncoderModel(load_base_model(model_args.model_name_or_path), spec=spec).save(
+    EncoderModel(load_base_model(model_args.model_name_or_path, model_args.drop_last_layers), spec=spec).save(
         st_dir, load_tokenizer(model_args.model_name_or_path, spec.padding_side))
     st = SentenceTransformer(st_dir, device="cpu")
     torch.manual_seed(0)

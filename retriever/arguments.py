@@ -84,11 +84,20 @@ class ModelArguments(SpecArguments):
                           "of the base model, whatever its architecture (Llama, Gemma, BERT ...)."},
     )
     merge_lora: bool = field(default=True, metadata={"help": "Save LoRA runs as a merged full model."})
+    drop_last_layers: int = field(default=0, metadata={
+        "help": "Train (and save) the base model without its last N transformer layers: pooling then reads "
+                "the layer below them, and every step costs less. The saved model is a model of its kept "
+                "layers. 0: all layers."})
 
     def __post_init__(self):
         super().__post_init__()
         if self.temperature <= 0:
             raise ValueError(f"--temperature must be > 0; got {self.temperature}")
+        if self.drop_last_layers < 0:
+            raise ValueError(f"--drop_last_layers must be >= 0; got {self.drop_last_layers}")
+        if self.drop_last_layers and self.lora and not self.merge_lora:
+            raise ValueError("--drop_last_layers needs --merge_lora True with --lora: an adapter saved alone "
+                             "would be loaded over all the base model's layers")
 
 
 @dataclass

@@ -14,8 +14,8 @@ import torch.nn.functional as F
 from torch import nn
 from transformers.utils import ModelOutput
 
-from retriever.modeling.loading import (enable_activation_checkpointing, load_base_model, load_trained_base,
-                                       load_weights, save_base, with_lora)
+from retriever.modeling.loading import (enable_activation_checkpointing, load_trained_base, load_weights,
+                                       save_base, trainable_base)
 from retriever.modeling.loss import ContrastiveLoss
 from retriever.pooling import last_token, pool
 from retriever.modeling.st_format import write_st_files
@@ -76,7 +76,7 @@ class EncoderModel(nn.Module):
     @classmethod
     def build(cls, spec: EmbeddingSpec, model_args, loss=None) -> "EncoderModel":
         """A model to train: the spec's base model (with LoRA adapters when --lora), read as the spec says."""
-        return cls(with_lora(load_base_model(spec.base_model), model_args), spec=spec, loss=loss)
+        return cls(trainable_base(spec.base_model, model_args), spec=spec, loss=loss)
 
     @classmethod
     def load(cls, model_dir: str, spec: Optional[EmbeddingSpec] = None, **base_model_defaults) -> "EncoderModel":

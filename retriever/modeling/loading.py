@@ -53,18 +53,46 @@ def prepare_tokenizer(tokenizer, padding_side: str = "right", name: str = "the t
     return tokenizer
 
 
-def load_base_model(name_or_path: str, **kwargs):
-    """AutoModel (no LM head) from any accepted --model_name_or_path."""
-    from transformers import AutoModel
+def load_base_model(name_or_path: str, drop_last_layers: int = 0, **kwargs):
+    """AutoModel (no LM head) from any accepted --model_name_or_path; with drop_last_layers, its
+    first layers only (the hidden state then comes from the layer below the dropped ones)."""
+    from transformers import AutoConfig, AutoModel
 
     path = resolve_model_path(name_or_path)
     try:
+        if drop_last_layers:
+            kwargs["config"] = without_last_layers(AutoConfig.from_pretrained(path), drop_last_layers, name_or_path)
         return AutoModel.from_pretrained(path, **kwargs)
     except OSError as e:
         raise hub_error(name_or_path, e) from e
 
 
+def without_last_layers(config, drop: int, name: str):
+    """The config of the model's first layers, all but its last `drop`: from_pretrained then reads
+    their weights and leaves out the rest (per-layer lists such as Gemma's layer_types are cut too)."""
+    total = getattr(config, "num_hidden_layers", None)
+    if not isinstance(total, int):
+        raise ValueError(f"--drop_last_layers {drop}: {name}'s config has no num_hidden_layers")
+    if drop >= total:
+        raise ValueError(f"--drop_last_layers {drop}: {name} has {total} layers, and at least one must stay")
+    config.num_hidden_layers = total - drop
+    for key, value in vars(config).items():
+        if isinstance(value, list) and len(value) == total and key.startswith("layer"):
+            setattr(config, key, value[: total - drop])
+    return config
+
+
 # ---- the trainable base shared by the encoder and the re-ranker ----------------------
+def trainable_base(base_model: str, model_args):
+    """The base model a run trains: its kept layers (--drop_last_layers), with LoRA adapters when --lora."""
+    model = load_base_model(base_model, model_args.drop_last_layers)
+    if model_args.drop_last_layers:
+        logger.info("training the first %d layers of %s (--drop_last_layers %d; the load report's UNEXPECTED "
+                    "weights are those of the layers left out)", model.config.num_hidden_layers, base_model,
+                    model_args.drop_last_layers)
+    return with_lora(model, model_args)
+
+
 def with_lora(model, model_args):
     """Wrap the base model in LoRA adapters when --lora is set (else return it as is)."""
     if not model_args.lora:

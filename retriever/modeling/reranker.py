@@ -17,8 +17,8 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers.utils import ModelOutput
 
-from retriever.modeling.loading import (enable_activation_checkpointing, load_base_model, load_trained_base,
-                                       load_weights, save_base, with_lora)
+from retriever.modeling.loading import (enable_activation_checkpointing, load_trained_base, load_weights,
+                                       save_base, trainable_base)
 from retriever.modeling.loss import ListwiseLoss
 from retriever.pooling import pool
 from retriever.spec import RerankerSpec, read_reranker_spec
@@ -46,7 +46,7 @@ class RerankerModel(nn.Module):
     @classmethod
     def build(cls, spec: RerankerSpec, model_args, loss=None) -> "RerankerModel":
         """The spec's base model (optional LoRA) + a freshly initialised score head."""
-        return cls(with_lora(load_base_model(spec.base_model), model_args), spec, loss)
+        return cls(trainable_base(spec.base_model, model_args), spec, loss)
 
     @classmethod
     def load(cls, model_dir: str, spec: Optional[RerankerSpec] = None) -> "RerankerModel":

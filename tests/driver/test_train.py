@@ -65,3 +65,25 @@ def test_a_dev_set_without_the_split_is_named_by_its_flag_before_training(tiny_m
         train.main(["--model_name_or_path", tiny_model_dir, "--train_data", str(tiny_groups),
                     "--output_dir", str(tmp_path / "m"), *TRAIN_FLAGS, "--eval_data_dir", str(tiny_beir)])
     assert not (tmp_path / "m" / "train_log.json").exists()  # refused before a step was taken
+
+
+def test_a_model_trained_without_its_last_layer_is_saved_as_a_model_of_its_kept_layers(tiny_model_dir, tiny_groups,
+                                                                                       tmp_path):
+    from sentence_transformers import SentenceTransformer
+
+    from retriever.modeling import EncoderModel
+
+    out = tmp_path / "cut"
+    train.main(["--model_name_or_path", tiny_model_dir, "--train_data", str(tiny_groups), "--output_dir", str(out),
+                *TRAIN_FLAGS, "--lora", "True", "--drop_last_layers", "1"])
+    assert json.loads((out / "config.json").read_text())["num_hidden_layers"] == 1
+    assert EncoderModel.load(str(out)).encoder.config.num_hidden_layers == 1
+    assert len(SentenceTransformer(str(out), device="cpu")[0].auto_model.layers) == 1
+
+
+def test_dropping_layers_of_a_lora_run_saved_unmerged_is_refused(tiny_model_dir, tiny_groups, tmp_path):
+    with pytest.raises(ValueError, match="--drop_last_layers needs --merge_lora True"):
+        train.main(["--model_name_or_path", tiny_model_dir, "--train_data", str(tiny_groups), "--output_dir",
+                    str(tmp_path / "out"), *TRAIN_FLAGS, "--lora", "True", "--merge_lora", "False",
+                    "--drop_last_layers", "1"])
+    assert not (tmp_path / "out").exists()
