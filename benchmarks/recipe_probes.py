@@ -9,7 +9,9 @@ come from the rest; every probe trains the recipe with its own flags after it, a
 held-out queries over the whole corpus, or with --dev_docs N over their judged documents and random
 others, N in all (a decoder encodes ~5 passages/s on 2 cores: SciFact's 5,183 take it ~17 min a probe).
 A probe already trained is reused, and its embeddings are read from the embedding cache. The test split
-is never read. Prints the report (nDCG@10 and a paired test against the first probe) and each probe's
+is never read. With --check_data DIR, every probe is also scored on another BEIR folder's --check_split
+(default dev; NFCorpus has one) over --check_docs documents, in a second report: whether a lever that
+gains on the held-out train queries also gains on a set the model never trained on. Prints the report (nDCG@10 and a paired test against the first probe) and each probe's
 training seconds; everything is in --run_dir/dev<dev_queries>-seed<seed>/.
 """
 import argparse
@@ -49,6 +51,9 @@ def main():
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--eval_flags", default="", help="evaluate flags for every probe (e.g. --batch_size 32)")
     p.add_argument("--run_dir", default="runs/recipe-probes")
+    p.add_argument("--check_data", default=None, help="a BEIR folder every probe is also scored on (its check split)")
+    p.add_argument("--check_split", default="dev")
+    p.add_argument("--check_docs", type=int, default=300, help="its documents: the judged ones + random others")
     a = p.parse_args()
     # everything derived from the split (its groups, its dev subsets, the probes trained on it) is kept under a
     # folder named by the split's flags, so a rerun with other --dev_queries or --seed reuses none of it
@@ -64,6 +69,12 @@ def main():
         dev, corpus = run / f"dev-{a.dev_docs}", f"{a.dev_docs} docs (their judged ones + random others)"
         if not (dev / "corpus.jsonl").is_file():
             pipeline.run("subset", "--data_dir", split, "--split", "dev", "--n_docs", a.dev_docs, "--output_dir", dev)
+    check = None
+    if a.check_data:
+        check = run / f"check-{Path(a.check_data).name}-{a.check_split}-{a.check_docs}"
+        if not (check / "data" / "corpus.jsonl").is_file():
+            pipeline.run("subset", "--data_dir", a.check_data, "--split", a.check_split, "--n_docs", a.check_docs,
+                         "--output_dir", check / "data")
     model = ["--model_name_or_path", a.model_name_or_path] if a.model_name_or_path else []
     probes = [probe.split("=", 1) for probe in a.probe]
     times = []
@@ -78,9 +89,17 @@ def main():
         pipeline.run("evaluate", "--model_name_or_path", out / "model", "--data_dir", dev, "--split", "dev",
                      "--output_dir", out, "--name", name, "--save_index", False, "--cache_embeddings", True,
                      *shlex.split(a.eval_flags))
+        if check:
+            pipeline.run("evaluate", "--model_name_or_path", out / "model", "--data_dir", check / "data", "--split",
+                         a.check_split, "--output_dir", check / name, "--name", name, "--save_index", False,
+                         "--cache_embeddings", True, *shlex.split(a.eval_flags))
     pipeline.run("report", "--run_dir", run, "--systems", *[name for name, _ in probes],
                  "--title", f"recipe probes of {a.recipe}: {a.dev_queries} held-out train queries, {corpus}",
                  "--summary", f"Training seconds: {' '.join(times)}.")
+    if check:
+        pipeline.run("report", "--run_dir", check, "--systems", *[name for name, _ in probes],
+                     "--title", f"the same probes on {a.check_data} {a.check_split}, {a.check_docs} docs (their judged "
+                     "ones + random others): never trained on")
 
 
 if __name__ == "__main__":

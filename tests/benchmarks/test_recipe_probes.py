@@ -78,3 +78,21 @@ def test_a_rerun_with_another_seed_splits_mines_and_trains_anew_instead_of_reusi
     mined = [{json.loads(line)["query_id"] for line in (tmp_path / "run" / f"dev4-seed{seed}" / "fit_groups.jsonl")
               .read_text().splitlines()} for seed in ("7", "8")]
     assert not mined[1] & held[1] and mined[1] & held[0]  # seed 8's groups hold none of its held-out queries
+
+
+def test_check_data_scores_every_probe_on_another_sets_split_too(tiny_model_dir, tiny_beir, tmp_path):
+    _, probes = probe_setup(tiny_model_dir, tiny_beir, tmp_path, max_steps=1)
+    done = probes("--probe", "base=", "--probe", "lr=--learning_rate 1e-2", "--check_data", str(tiny_beir),
+                  "--check_split", "test", "--check_docs", "8")
+    assert done.returncode == 0, done.stderr[-3000:]
+    check = tmp_path / "run" / "dev4-seed7" / f"check-{tiny_beir.name}-test-8"
+    rows = json.loads((check / "report.json").read_text())
+    assert [r["system"] for r in rows] == ["base", "lr"]
+    assert all(r["queries"] == len(query_ids(check / "data" / "qrels" / "test.tsv")) for r in rows)
+    docs = {json.loads(line)["_id"] for line in (check / "data" / "corpus.jsonl").read_text().splitlines()}
+    for name in ("base", "lr"):  # each probe's own model ranked the check set's documents
+        assert {line.split()[2] for line in (check / name / "run.trec").read_text().splitlines()} == docs
+        assert json.loads((check / name / "metrics.json").read_text())["system"] == name
+    scores = [[line.split()[4] for line in (check / name / "run.trec").read_text().splitlines()] for name in ("base", "lr")]
+    assert scores[0] != scores[1]  # two models, not one scored twice
+    assert "never trained on" in (check / "report.md").read_text()
