@@ -11,8 +11,9 @@ others, N in all (a decoder encodes ~5 passages/s on 2 cores: SciFact's 5,183 ta
 A probe already trained is reused, and its embeddings are read from the embedding cache. The test split
 is never read. With --check_data DIR, every probe is also scored on another BEIR folder's --check_split
 (default dev; NFCorpus has one) over --check_docs documents, in a second report: whether a lever that
-gains on the held-out train queries also gains on a set the model never trained on. Prints the report (nDCG@10 and a paired test against the first probe) and each probe's
-training seconds; everything is in --run_dir/dev<dev_queries>-seed<seed>/.
+gains on the held-out train queries also gains on a set the model never trained on. Prints the report
+(nDCG@10 and a paired test against the first probe) and each probe's training seconds; everything is in
+--run_dir/dev<dev_queries>-seed<seed>/.
 """
 import argparse
 import json

@@ -93,6 +93,7 @@ def test_check_data_scores_every_probe_on_another_sets_split_too(tiny_model_dir,
     for name in ("base", "lr"):  # each probe's own model ranked the check set's documents
         assert {line.split()[2] for line in (check / name / "run.trec").read_text().splitlines()} == docs
         assert json.loads((check / name / "metrics.json").read_text())["system"] == name
-    scores = [[line.split()[4] for line in (check / name / "run.trec").read_text().splitlines()] for name in ("base", "lr")]
+    scores = [[line.split()[4] for line in (check / name / "run.trec").read_text().splitlines()]
+              for name in ("base", "lr")]
     assert scores[0] != scores[1]  # two models, not one scored twice
     assert "never trained on" in (check / "report.md").read_text()
