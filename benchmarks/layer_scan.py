@@ -6,14 +6,13 @@ By hand, not in CI. The base model (--model_name_or_path, default: the recipe's)
 `--drop_last_layers N` trains it (retriever.modeling.loading.load_base_model), reads text as
 --recipe says (default demo_cpu: its template, lengths and pooling), and encodes the split's
 queries and the corpus of --data_dir (a BEIR folder; `driver.subset` makes a small one); exact
-search, ir-measures. Prints one row per N with a paired t-test against the first N: a base whose
-best N is above 0 may train better without those layers, at less cost a step (docs/results.md,
-"The demo's decoder without its last layer"). Each N is one zero-shot encoding of the set.
+search (the searcher's flat index, as driver.evaluate), ir-measures. Prints one row per N with a
+paired t-test against the first N: a base whose best N is above 0 may train better without those
+layers, at less cost a step (docs/results.md, "The demo's decoder without its last layer"). Each N
+is one zero-shot encoding of the set.
 """
 import argparse
 import time
-
-import numpy as np
 
 from retriever.data import load_corpus, load_qrels
 from retriever.driver import make_parser
@@ -21,6 +20,7 @@ from retriever.encoding import corpus_texts, encode_as_trained, split_queries
 from retriever.metrics import format_table, means, paired_test, per_query_scores, to_run
 from retriever.modeling import EncoderModel
 from retriever.modeling.loading import load_base_model, load_tokenizer
+from retriever.searcher import build_index, search
 from retriever.training import TRAIN_ARGUMENTS, embedding_spec
 
 
@@ -49,9 +49,7 @@ def main(argv=None) -> list[dict]:
         model = EncoderModel(encoder, spec=spec).eval()
         queries, passages = (encode_as_trained(model, tokenizer, texts, kind, a.batch_size, f"drop {drop}: {kind}")
                              for texts, kind in ((q_texts, "query"), (p_texts, "passage")))
-        similarity = queries @ passages.T
-        top = np.argsort(-similarity, axis=1, kind="stable")[:, :100]
-        run = to_run(q_ids, p_ids, np.take_along_axis(similarity, top, 1), top)
+        run = to_run(q_ids, p_ids, *search(build_index(passages), queries, depth=100))
         per_query = per_query_scores(qrels, run)
         scores[drop] = per_query["nDCG@10"]
         diff, pvalue, _ = paired_test(scores[drop], scores[a.drop[0]])
