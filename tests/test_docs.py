@@ -38,6 +38,9 @@ NOT_RUN = {
     ("docs/results.md", "### The demo's decoder without its last layer"): "decoder trainings, ~6 minutes each on 2 "
                                                                           "cores; tests/benchmarks/ runs both scripts "
                                                                           "on tiny data",
+    ("docs/results.md", "### The demo's decoder, fully fine-tuned"): "three decoder trainings, ~20 minutes on 2 cores; "
+                                                                     "tests/benchmarks/test_recipe_probes.py runs it "
+                                                                     "on tiny data",
     ("docs/scaling.md", "## Several GPUs on one machine"): "needs GPUs; tests/test_distributed.py runs evaluate and "
                                                             "encode under torchrun with two CPU processes",
     ("docs/scaling.md", "## Several machines"): "needs several machines",
