@@ -41,6 +41,8 @@ NOT_RUN = {
     ("docs/results.md", "### The demo's decoder, fully fine-tuned"): "three decoder trainings, ~20 minutes on 2 cores; "
                                                                      "tests/benchmarks/test_recipe_probes.py runs it "
                                                                      "on tiny data",
+    ("docs/results.md", "### The demo's decoder: schedules"): "seven decoder trainings, ~45 minutes on 2 cores; "
+                                                             "tests/benchmarks/test_recipe_probes.py runs it on tiny data",
     ("docs/scaling.md", "## Several GPUs on one machine"): "needs GPUs; tests/test_distributed.py runs evaluate and "
                                                             "encode under torchrun with two CPU processes",
     ("docs/scaling.md", "## Several machines"): "needs several machines",
