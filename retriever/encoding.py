@@ -190,8 +190,13 @@ def load_encoder(model_dir: str, flags=None):
         if not (Path(model_dir) / SPEC_FILE).is_file() or not trained.base_model:
             raise ValueError(f"--zero_shot: {model_dir} is not a trained model (no {SPEC_FILE} naming its base model)")
         spec = dataclasses.replace(trained, lora=False).with_given(given)
-        model_dir = trained.base_model
-        return EncoderModel.load(model_dir, spec).to(best_device()).eval(), load_tokenizer(model_dir, spec.padding_side)
+        model = EncoderModel.load(trained.base_model, spec)
+        kept, whole = saved_layer_count(model_dir), model.encoder.config.num_hidden_layers
+        if kept is not None and kept < whole:  # the base would not be the model it was trained from
+            raise ValueError(f"--zero_shot: {model_dir} keeps the first {kept} of {trained.base_model}'s {whole} "
+                             "layers (trained with --drop_last_layers), so the base read whole is not its zero-shot "
+                             "baseline; evaluate the base model itself, with this model's text flags, for that")
+        return model.to(best_device()).eval(), load_tokenizer(trained.base_model, spec.padding_side)
     spec = read_spec(model_dir, **given)
     differ = {name: given[name] for name in MODEL_FIELDS if name in given and getattr(spec, name) != given[name]}
     if differ:  # a trained model pools only as it was trained
@@ -202,6 +207,15 @@ def load_encoder(model_dir: str, flags=None):
     tokenizer = load_tokenizer(model_dir, spec.padding_side)
     model = EncoderModel.load(model_dir, spec)
     return model.to(best_device()).eval(), tokenizer
+
+
+def saved_layer_count(model_dir: str) -> Optional[int]:
+    """The transformer layers a saved full model has (its config.json), or None (a LoRA adapter, no count)."""
+    try:
+        count = json.loads((Path(model_dir) / "config.json").read_text()).get("num_hidden_layers")
+    except (OSError, ValueError):
+        return None
+    return count if isinstance(count, int) else None
 
 
 def device_of(model) -> str:
