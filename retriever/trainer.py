@@ -45,8 +45,9 @@ class RetrieverTrainingArguments(TrainingArguments):
         "help": "'none', 'wandb' (WANDB_MODE=offline works), or 'auto': wandb when WANDB_API_KEY or WANDB_MODE is set, "
                 "else none. train_log.json and loss_curve.png are written either way."})
     bf16: Optional[bool] = field(default=None, metadata={
-        "help": "bf16 mixed precision. Default: on when torch sees a GPU that supports it, off on a CPU (on a CPU "
-                "with bf16 units, --bf16 True --use_cpu True)."})
+        "help": "bf16 mixed precision. Default: on when torch sees a GPU that supports it, off on a CPU (worth "
+                "--bf16 True on a CPU with bf16 units: on a machine without an accelerator it sets --use_cpu, "
+                "which the Trainer asks for)."})
     grad_cache: bool = field(default=False, metadata={
         "help": "GradCache: the full contrastive batch in chunk-sized activation memory."})
     gc_q_chunk_size: int = field(default=4, metadata={"help": "GradCache: queries per chunk."})
@@ -75,6 +76,8 @@ class RetrieverTrainingArguments(TrainingArguments):
     def __post_init__(self):
         if self.bf16 is None:
             self.bf16 = is_torch_bf16_gpu_available()
+        elif self.bf16 and not self.use_cpu and not torch.accelerator.is_available():
+            self.use_cpu = True  # the Trainer refuses bf16 without a GPU unless told it runs on the CPU
         if self.report_to == "auto":
             self.report_to = "wandb" if os.environ.get("WANDB_API_KEY") or os.environ.get("WANDB_MODE") else "none"
         if self.eval_steps and not self.eval_data_dir:

@@ -72,7 +72,7 @@ class RunAllArguments:
     encode_batch_size: int = field(default=16, metadata={"help": "Texts per forward pass in every evaluation."})
     bf16: bool = field(default=False, metadata={
         "help": "Every evaluation encodes in bfloat16 (a GPU, or a CPU with AMX); training: --train_args "
-                "'--bf16 True --use_cpu True'."})
+                "'--bf16 True'."})
     fp16: bool = field(default=False, metadata={"help": "Every evaluation encodes in float16 (a GPU)."})
     # watched during training
     dev_set: str = field(default="nfcorpus", metadata={
