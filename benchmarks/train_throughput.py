@@ -93,9 +93,7 @@ def main():
     args = RetrieverTrainingArguments(output_dir="/tmp/bench-train", max_steps=a.steps + 1,
                                       per_device_train_batch_size=a.batch, learning_rate=1e-5,
                                       lr_scheduler_type="constant", logging_steps=10_000, optim="adamw_torch",
-                                      # use_cpu: the Trainer refuses bf16 on a CPU without it
-                                      bf16=a.bf16, use_cpu=device == "cpu",
-                                      disable_tqdm=True, dataloader_pin_memory=False)
+                                      bf16=a.bf16, disable_tqdm=True, dataloader_pin_memory=False)
     items = [dataset[i] for i in range(len(dataset))]
     trainer = RetrieverTrainer(model=model, args=args, train_dataset=items, data_collator=collate, callbacks=[timer])
     trainer._get_train_sampler = lambda *_, **__: torch.utils.data.SequentialSampler(items)

@@ -10,7 +10,7 @@ from tests.conftest import REPO
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_both_sides_step_and_print_their_throughput(tiny_model_dir, tiny_groups, tmp_path, precision):
-    flags = ["--bf16"] if precision == "bf16" else []  # on a CPU the Trainer refuses bf16 unless told use_cpu
+    flags = ["--bf16"] if precision == "bf16" else []  # on a CPU: RetrieverTrainingArguments sets use_cpu
     done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "train_throughput.py"), "--model", tiny_model_dir,
                            "--train_data", str(tiny_groups), "--steps", "2", "--batch", "2", "--max_len", "16",
                            *flags], env={**os.environ, "CUDA_VISIBLE_DEVICES": ""}, cwd=tmp_path,

@@ -104,7 +104,6 @@ def test_several_sets_need_one_output_dir_each_and_one_split_or_one_each(tiny_be
         evaluate.main(["--data_dir", str(tiny_beir), str(tiny_beir), *flags])
 
 
-
 def test_zero_shot_of_a_model_trained_without_its_last_layers_is_refused(tiny_model_dir, tiny_groups, tiny_beir,
                                                                          tmp_path):
     # its base read whole would not be the model it was trained from: a silently wrong baseline
@@ -114,6 +113,7 @@ def test_zero_shot_of_a_model_trained_without_its_last_layers_is_refused(tiny_mo
         evaluate.main(["--model_name_or_path", str(model), "--zero_shot", "--data_dir", str(tiny_beir),
                        "--output_dir", str(tmp_path / "zero")])
     assert not (tmp_path / "zero").exists()
+
 
 def load_meta(path):
     with np.load(path) as data:

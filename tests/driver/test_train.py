@@ -32,7 +32,6 @@ def test_train_writes_model_log_and_loss_curve(trained):
     assert json.loads((trained / "embedding_spec.json").read_text())["passage_max_len"] == 12
 
 
-
 def test_bf16_on_a_machine_without_a_gpu_trains_on_the_cpu_without_being_told_use_cpu(tiny_model_dir, tiny_groups,
                                                                                       tmp_path):
     # Hugging Face's Trainer refuses --bf16 without a GPU unless --use_cpu is given: the driver gives it
@@ -40,6 +39,7 @@ def test_bf16_on_a_machine_without_a_gpu_trains_on_the_cpu_without_being_told_us
                       str(tmp_path / "m"), *TRAIN_FLAGS, "--bf16", "True"])
     log = json.loads((out / "train_log.json").read_text())
     assert log and all(np.isfinite(e["loss"]) for e in log) and (out / "model.safetensors").is_file()
+
 
 def test_dev_metrics_during_training_are_logged_drawn_in_the_card_and_true(tiny_model_dir, tiny_groups, tiny_beir,
                                                                            tmp_path):
