@@ -68,6 +68,11 @@ def inference_group():
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or (dist.is_available() and dist.is_initialized()):
         yield
         return
+    # torch.distributed.fsdp binds the default group as a default argument when it is imported (ShardedGradScaler's
+    # `process_group=dist.group.WORLD`), and transformers imports it lazily, inside the block. That reference would
+    # keep the group, and gloo's worker threads, alive past destroy_process_group; a thread still freeing a finished
+    # collective when Python shuts down then aborts the process ("terminate called without an active exception").
+    import torch.distributed.fsdp  # noqa: F401  (imported before the group exists, it binds None)
     cuda = torch.cuda.is_available()
     if cuda:
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))  # "cuda" is this rank's own GPU from here on

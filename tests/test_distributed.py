@@ -149,3 +149,27 @@ def test_evaluate_and_encode_under_torchrun_equal_one_process(tiny_model_dir, ti
     two, ids_two, meta_two = load_embeddings(tmp_path / "two" / "encoded.npz")
     assert ids_two == ids_one and meta_two == meta_one
     np.testing.assert_allclose(two, one, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads thread names from /proc")
+def test_leaving_the_inference_group_stops_gloo_threads_even_when_fsdp_is_first_imported_inside(tmp_path):
+    """transformers imports torch.distributed.fsdp lazily, inside the group, and that import binds the default group
+    (ShardedGradScaler's default argument). Were the group kept alive past destroy_process_group, gloo's worker
+    threads would still run at shutdown, where one still freeing a finished collective aborts the process: a driver
+    under torchrun then failed about one run in 25 on a loaded machine, after writing its outputs."""
+    script = tmp_path / "leave.py"
+    script.write_text(
+        "import os, sys\n"
+        "import numpy as np\n"
+        "from retriever.distributed import gather_rows, inference_group\n"
+        "with inference_group():\n"
+        "    import torch.distributed.fsdp\n"
+        "    gather_rows(np.ones((2, 3), dtype=np.float32))\n"
+        "names = [open(f'/proc/self/task/{t}/comm').read().strip() for t in os.listdir('/proc/self/task')]\n"
+        "print('gloo threads left:', sorted(n for n in names if 'gloo' in n), file=sys.stderr)\n")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(WORLD), "--master_port",
+           str(free_port()), str(script)]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stderr.count("gloo threads left: []") == WORLD, done.stderr[-3000:]
