@@ -22,9 +22,10 @@ $(VENV)/.installed: pyproject.toml
 test: install
 	$(BIN)/python -m pytest -q -n 2
 
-# MODEL=... make demo: the same pipeline on another base model (docs/models.md).
+# MODEL=... make demo: the same pipeline on another base model; RECIPE=... with another recipe (docs/models.md).
 demo: install
-	$(BIN)/python -m retriever.driver.run_all $(if $(MODEL),--model_name_or_path '$(MODEL)')
+	$(BIN)/python -m retriever.driver.run_all $(if $(RECIPE),--train_recipe '$(RECIPE)') \
+	  $(if $(MODEL),--model_name_or_path '$(MODEL)')
 
 # The quality claim on whole corpora (docs/results.md): the demo's pipeline on every test query and every
 # document of SciFact, ArguAna and NFCorpus, the embedder trained for its recipe's three epochs.
