@@ -114,9 +114,14 @@ class DataArguments:
                 "replaces --train_data."})
     task_instructions: Optional[str] = field(default=None, metadata={
         "help": "JSON {task: {query_prefix, passage_prefix}}: per-task prefixes."})
+    train_passage_max_len: Optional[int] = field(default=None, metadata={
+        "help": "Tokens per passage in training only, EOS included: train short, read long. The saved model "
+                "keeps --passage_max_len, which encode, evaluate and sentence-transformers read with; a step "
+                "costs what this length costs. Retrievers only. Default: --passage_max_len."})
 
     def __post_init__(self):
         check_counts(self, "train_group_size", "max_train_groups")
+        check_counts(self, "train_passage_max_len", minimum=2)
 
 
 @dataclass

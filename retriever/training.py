@@ -56,6 +56,17 @@ def embedding_spec(model_args, data_args) -> EmbeddingSpec:
                          base_model=model_args.model_name_or_path).with_given(model_args)
 
 
+def training_reading(spec, data_args):
+    """The spec the collator shapes training text with: the model's own, with passages cut at
+    --train_passage_max_len when it is given (train short, read long; the saved spec is the model's)."""
+    if data_args.train_passage_max_len is None:
+        return spec
+    if not isinstance(spec, EmbeddingSpec):
+        raise ValueError("--train_passage_max_len is for retrievers: a re-ranker reads each pair within "
+                         "--query_max_len + --passage_max_len")
+    return dataclasses.replace(spec, passage_max_len=data_args.train_passage_max_len)
+
+
 def reranker_spec(model_args, data_args) -> RerankerSpec:
     """The spec of the re-ranker this run trains: the given flags over the specs' defaults; a pair is at
     most query_max_len + passage_max_len tokens."""
@@ -316,7 +327,7 @@ def train(args, kind: ModelKind) -> Path:
     dataset = load_dataset(data_args, training_args.seed)
     dev = DevSet.load(training_args.eval_data_dir, training_args.eval_split) if training_args.eval_data_dir else None
     tokenizer = load_tokenizer(model_args.model_name_or_path, getattr(spec, "padding_side", "right"))
-    collator = kind.collator(tokenizer, spec)
+    collator = kind.collator(tokenizer, training_reading(spec, data_args))
     model = kind.model(spec, model_args, loss)
     logger.info("training a %s on %d query groups, %d passage(s) each; base model %s",
                 kind.name, len(dataset), data_args.train_group_size, model_args.model_name_or_path)

@@ -227,3 +227,30 @@ def test_distillation_moves_the_students_scores_toward_the_teachers_ranking_and_
     from_shuffled = distil("shuffled", shuffled)
     assert learned >= before + 0.3 and learned >= 0.75, (before, learned)  # measured 0.29 -> 0.88
     assert from_shuffled < learned - 0.25, (from_shuffled, learned)  # measured 0.21; without the KL term 0.38 both
+
+
+def test_train_passage_max_len_trains_on_short_passages_and_saves_the_models_longer_reading(
+        tiny_model_dir, tiny_groups, tmp_path):
+    # train short, read long: the steps are those of a run at the short length; the saved spec (what
+    # encode, evaluate and sentence-transformers read with) and the sentence-transformers files keep the long one
+    def run(name, *extra):
+        out = tmp_path / name
+        train.main(train_args(tiny_model_dir, tiny_groups, out, "--max_steps", "2", *extra))
+        st_length = json.loads((out / "sentence_bert_config.json").read_text())["max_seq_length"]
+        return losses(out), json.loads((out / "embedding_spec.json").read_text())["passage_max_len"], st_length
+
+    short = run("short", "--passage_max_len", "4")
+    long = run("long", "--passage_max_len", "12")
+    assert short[0] != long[0]  # these passages are longer than 4 tokens: the length changes the steps
+    assert run("both", "--passage_max_len", "12", "--train_passage_max_len", "4") == (short[0], 12, 12)
+
+
+def test_train_passage_max_len_is_refused_for_a_reranker_naming_the_flag():
+    from retriever.arguments import DataArguments
+    from retriever.spec import RerankerSpec
+    from retriever.training import training_reading
+
+    with pytest.raises(ValueError, match="--train_passage_max_len is for retrievers"):
+        training_reading(RerankerSpec(), DataArguments(train_passage_max_len=8))
+    with pytest.raises(ValueError, match="train_passage_max_len"):
+        DataArguments(train_passage_max_len=1)
