@@ -46,6 +46,8 @@ NOT_RUN = {
     ("docs/results.md", "### Gemma-3-270M with the batch and rate"): "two decoder trainings and the demo, ~25 "
                                                                        "minutes; tests/benchmarks/ and "
                                                                        "tests/scripts/test_run_all.py run both on tiny data",
+    ("docs/results.md", "### Gemma-3-270M reading passages at"): "five decoder trainings, ~30 minutes; "
+                                                                  "tests/benchmarks/test_recipe_probes.py runs it on tiny data",
     ("docs/scaling.md", "## Several GPUs on one machine"): "needs GPUs; tests/test_distributed.py runs evaluate and "
                                                             "encode under torchrun with two CPU processes",
     ("docs/scaling.md", "## Several machines"): "needs several machines",
