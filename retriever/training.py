@@ -323,11 +323,12 @@ def train(args, kind: ModelKind) -> Path:
 
     # bad flags, bad data, an unreachable hub or a missing model are reported before anything is written
     spec = kind.spec(model_args, data_args)
+    reading = training_reading(spec, data_args)  # how training cuts text: refused for a re-ranker here
     loss = build_loss(training_args.loss or kind.default_loss, training_args, kind.name)
     dataset = load_dataset(data_args, training_args.seed)
     dev = DevSet.load(training_args.eval_data_dir, training_args.eval_split) if training_args.eval_data_dir else None
     tokenizer = load_tokenizer(model_args.model_name_or_path, getattr(spec, "padding_side", "right"))
-    collator = kind.collator(tokenizer, training_reading(spec, data_args))
+    collator = kind.collator(tokenizer, reading)
     model = kind.model(spec, model_args, loss)
     logger.info("training a %s on %d query groups, %d passage(s) each; base model %s",
                 kind.name, len(dataset), data_args.train_group_size, model_args.model_name_or_path)

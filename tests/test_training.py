@@ -254,3 +254,15 @@ def test_train_passage_max_len_is_refused_for_a_reranker_naming_the_flag():
         training_reading(RerankerSpec(), DataArguments(train_passage_max_len=8))
     with pytest.raises(ValueError, match="train_passage_max_len"):
         DataArguments(train_passage_max_len=1)
+
+
+def test_the_reranker_driver_refuses_train_passage_max_len_before_reading_data(tmp_path, capsys):
+    from retriever.driver import run_cli, train_reranker
+
+    out = tmp_path / "rr"
+    code = run_cli(lambda: train_reranker.main(["--model_name_or_path", str(tmp_path / "no-model"), "--train_data",
+                                                str(tmp_path / "no-data.jsonl"), "--output_dir", str(out),
+                                                "--train_passage_max_len", "8"]))
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "--train_passage_max_len is for retrievers" in err, err
+    assert not out.exists()
