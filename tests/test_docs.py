@@ -48,6 +48,8 @@ NOT_RUN = {
                                                                        "tests/scripts/test_run_all.py run both on tiny data",
     ("docs/results.md", "### Gemma-3-270M reading passages at"): "five decoder trainings, ~30 minutes; "
                                                                   "tests/benchmarks/test_recipe_probes.py runs it on tiny data",
+    ("docs/results.md", "### The swap's decoder on the whole SciFact"): "a real model over a whole corpus, ~30 "
+                                                                          "minutes; tests/driver/ runs evaluate on tiny data",
     ("docs/scaling.md", "## Several GPUs on one machine"): "needs GPUs; tests/test_distributed.py runs evaluate and "
                                                             "encode under torchrun with two CPU processes",
     ("docs/scaling.md", "## Several machines"): "needs several machines",
