@@ -117,7 +117,8 @@ class DataArguments:
     train_passage_max_len: Optional[int] = field(default=None, metadata={
         "help": "Tokens per passage in training only, EOS included: train short, read long. The saved model "
                 "keeps --passage_max_len, which encode, evaluate and sentence-transformers read with; a step "
-                "costs what this length costs. Retrievers only. Default: --passage_max_len."})
+                "costs what this length costs, and so do the dev set's evaluations (--eval_data_dir), read at it too. "
+                "Retrievers only. Default: --passage_max_len."})
 
     def __post_init__(self):
         check_counts(self, "train_group_size", "max_train_groups")

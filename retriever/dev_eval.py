@@ -52,13 +52,16 @@ class DevSet:
                    {q: qrels[q] for q in query_ids})
 
 
-def evaluate_retriever(model, tokenizer, dev: DevSet, batch_size: int) -> dict[str, float]:
-    """{"MRR@10", "nDCG@10"} of the model on the dev set; the model is left in the mode it was in."""
+def evaluate_retriever(model, tokenizer, dev: DevSet, batch_size: int, reading=None) -> dict[str, float]:
+    """{"MRR@10", "nDCG@10"} of the model on the dev set; the model is left in the mode it was in. `reading`:
+    the spec that shapes the dev texts, when not the model's own (training's, which may cut passages shorter
+    than the saved model reads them: the dev set then watches what training sees, at training's cost)."""
     was_training = model.training
     model.eval()
     try:
         def embed(texts, kind):
-            return encode_as_trained(model, tokenizer, texts, kind, batch_size, desc=f"dev set: {kind} texts")
+            return encode_as_trained(model, tokenizer, texts, kind, batch_size, desc=f"dev set: {kind} texts",
+                                     reading=reading)
 
         index = build_index(embed(dev.docs, "passage"))
         scores, rows = search(index, embed(dev.queries, "query"), depth=100)

@@ -83,19 +83,23 @@ def encode_texts(model: EncoderModel, tokenizer, texts: list[str], max_len: int,
 
 
 def encode_as_trained(model: EncoderModel, tokenizer, texts: list[str], kind: str, batch_size: int, desc: str,
-                      task: Optional[str] = None, bf16: bool = False, fp16: bool = False) -> np.ndarray:
+                      task: Optional[str] = None, bf16: bool = False, fp16: bool = False,
+                      reading: Optional[EmbeddingSpec] = None) -> np.ndarray:
     """Embeddings (n, dim) of "query" or "passage" texts as the model was trained: `encode_pooled` with the
     model's own pooling."""
-    return encode_pooled(model, tokenizer, texts, kind, batch_size, desc, task, bf16, fp16)[model.spec.pooling]
+    return encode_pooled(model, tokenizer, texts, kind, batch_size, desc, task, bf16, fp16,
+                         reading=reading)[model.spec.pooling]
 
 
 def encode_pooled(model: EncoderModel, tokenizer, texts: list[str], kind: str, batch_size: int, desc: str,
                   task: Optional[str] = None, bf16: bool = False, fp16: bool = False,
-                  poolings: Optional[list[str]] = None) -> dict[str, np.ndarray]:
+                  poolings: Optional[list[str]] = None, reading: Optional[EmbeddingSpec] = None
+                  ) -> dict[str, np.ndarray]:
     """{pooling: embeddings (n, dim)} of "query" or "passage" texts shaped as the model's spec says (template
     with the task's prefix, EOS, max length), pooled as the model pools or each of `poolings` from one pass.
-    Every driver encodes through here: it reads `model.spec`, so no caller unpacks it."""
-    spec = model.spec
+    Every driver encodes through here: it reads `model.spec`, so no caller unpacks it. `reading`, another spec
+    of the same model, shapes the text instead: training's own (--train_passage_max_len) for the dev set."""
+    spec = reading or model.spec
     return encode_texts(model, tokenizer, texts, spec.max_len(kind), batch_size, bf16=bf16, fp16=fp16, desc=desc,
                         poolings=poolings or [spec.pooling], template=spec.template(kind, task),
                         append_eos=spec.append_eos)

@@ -194,7 +194,8 @@ class RetrieverTrainer(Trainer):
 
         dev = eval_dataset if eval_dataset is not None else self.eval_dataset
         scores = evaluate_retriever(unwrap(self.model), self.processing_class, dev,
-                                    self.args.per_device_eval_batch_size)
+                                    self.args.per_device_eval_batch_size,
+                                    reading=getattr(self.data_collator, "spec", None))  # as training reads
         metrics = {f"{metric_key_prefix}_{name}": value for name, value in scores.items()}
         logger.info("dev set at step %d: %s", self.state.global_step,
                     ", ".join(f"{name} {value:.4f}" for name, value in scores.items()))

@@ -245,6 +245,25 @@ def test_train_passage_max_len_trains_on_short_passages_and_saves_the_models_lon
     assert run("both", "--passage_max_len", "12", "--train_passage_max_len", "4") == (short[0], 12, 12)
 
 
+def test_the_dev_set_is_read_as_training_reads_not_at_the_saved_models_longer_length(
+        tiny_model_dir, tiny_groups, tiny_beir, tmp_path, monkeypatch):
+    # --train_passage_max_len cuts training's passages short: the in-training dev evaluations read theirs there
+    # too (they watch what training sees, at training's cost); the saved model reads at --passage_max_len
+    from retriever import encoding
+
+    lengths = []  # (desc, max_len) of every encode call
+    original = encoding.encode_texts
+    monkeypatch.setattr(encoding, "encode_texts",
+                        lambda model, tok, texts, max_len, *a, **k: lengths.append((k["desc"], max_len))
+                        or original(model, tok, texts, max_len, *a, **k))
+    dev = ["--eval_data_dir", str(tiny_beir), "--eval_split", "test", "--eval_steps", "1"]
+    train.main(train_args(tiny_model_dir, tiny_groups, tmp_path / "m", "--max_steps", "2", "--passage_max_len", "12",
+                          "--train_passage_max_len", "4", *dev))
+    read = {n for desc, n in lengths if desc == "dev set: passage texts"}
+    assert len(lengths) >= 6 and read == {4}, lengths  # step 0, 1 and 2: queries and passages each
+    assert json.loads((tmp_path / "m" / "embedding_spec.json").read_text())["passage_max_len"] == 12
+
+
 def test_train_passage_max_len_is_refused_for_a_reranker_naming_the_flag():
     from retriever.arguments import DataArguments
     from retriever.spec import RerankerSpec
